@@ -1,0 +1,4 @@
+//! terraform-provider-largek8s: the library behind the provider binary.
+
+pub mod layout;
+pub mod tf;
