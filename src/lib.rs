@@ -1,4 +1,8 @@
 //! terraform-provider-largek8s: the library behind the provider binary.
 
+pub mod functions;
 pub mod layout;
+pub mod plugin;
+pub mod provider;
+pub mod resources;
 pub mod tf;

@@ -1,1 +1,153 @@
-//! Acceptance test harness.
+//! Harness for acceptance tests: runs the real `terraform` binary against the built provider through
+//! `dev_overrides`, in a throw-away working directory per test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Provider source address used in every configuration.
+pub const SOURCE: &str = "largek8s/largek8s";
+
+/// The workspace's target directory, where `cargo build --workspace --bins` put the binaries.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+}
+
+/// A binary of this workspace, built beforehand by the test command (see README.md).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let path = target_dir().join(profile).join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`), as the test \
+         command in README.md does",
+        path.display()
+    );
+    path
+}
+
+/// The real Terraform CLI: `$TERRAFORM`, else /usr/local/bin/terraform, else `terraform` on PATH.
+pub fn terraform_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TERRAFORM") {
+        return PathBuf::from(path);
+    }
+    let usual = PathBuf::from("/usr/local/bin/terraform");
+    if usual.is_file() {
+        return usual;
+    }
+    PathBuf::from("terraform")
+}
+
+/// How Terraform talks to the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Terraform's default: AutoMTLS with certificates on both sides.
+    AutoMtls,
+    /// `TF_DISABLE_PLUGIN_TLS=1`.
+    Plaintext,
+}
+
+/// Outcome of one terraform command.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Self {
+        Run {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Both streams, for assertion messages.
+    pub fn text(&self) -> String {
+        format!("--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A working directory with a CLI config that points `largek8s/largek8s` at the freshly built provider.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    transport: Transport,
+    env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    pub fn new(transport: Transport) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("largek8s-acc-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let provider = workspace_binary("terraform-provider-largek8s");
+        let provider_dir = provider.parent().unwrap_or(Path::new("/")).display().to_string();
+        let rc = format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"{SOURCE}\" = \"{provider_dir}\"\n  }}\n  direct {{}}\n}}\n"
+        );
+        std::fs::write(dir.path().join("terraform.rc"), rc).unwrap_or_else(|e| panic!("writing terraform.rc: {e}"));
+        Workspace {
+            dir,
+            transport,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds an environment variable for every later terraform run.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.dir.path().join(name), contents).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+    }
+
+    /// Runs `terraform <args>` here, non-interactively, with no checkpoint calls and no network.
+    pub fn terraform(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(terraform_binary());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("terraform.rc"))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env_remove("TF_LOG")
+            .env_remove("TF_LOG_PROVIDER")
+            .env_remove("TF_REATTACH_PROVIDERS");
+        match self.transport {
+            Transport::Plaintext => cmd.env("TF_DISABLE_PLUGIN_TLS", "1"),
+            Transport::AutoMtls => cmd.env_remove("TF_DISABLE_PLUGIN_TLS"),
+        };
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}. Acceptance tests need Terraform >= 1.11 (set TERRAFORM to its path)",
+                terraform_binary().display()
+            )
+        });
+        Run::from_output(output)
+    }
+
+    /// `terraform output -json NAME`, parsed.
+    pub fn output(&self, name: &str) -> serde_json::Value {
+        let run = self.terraform(&["output", "-json", name]);
+        assert!(run.success, "terraform output {name} failed:\n{}", run.text());
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("output {name} is not JSON ({e}):\n{}", run.stdout))
+    }
+}
+
+/// The `terraform { required_providers … }` block every test configuration starts with.
+pub fn required_providers() -> String {
+    format!("terraform {{\n  required_providers {{\n    largek8s = {{\n      source = \"{SOURCE}\"\n    }}\n  }}\n}}\n")
+}

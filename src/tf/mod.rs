@@ -1,9 +1,14 @@
-//! Terraform type system.
+//! Terraform's type system: values and their wire codecs, schemas, diagnostics with attribute paths,
+//! and the provider interface. Knows nothing of Azure.
 
+pub mod diagnostics;
+pub mod function;
 pub mod json;
 pub mod msgpack;
 pub mod number;
 pub mod path;
+pub mod provider;
+pub mod schema;
 pub mod types;
 pub mod value;
 

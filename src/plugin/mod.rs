@@ -1,0 +1,211 @@
+//! The go-plugin host side of Terraform, seen from the plugin: handshake, AutoMTLS, the gRPC server with
+//! the controller, stdio, broker and health services, and logging. Knows nothing of Azure.
+
+pub mod convert;
+pub mod handshake;
+pub mod logging;
+pub mod proto;
+pub mod service;
+pub mod tls;
+pub mod transport;
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::tf::provider::Provider;
+use handshake::{HandshakeConfig, Security};
+use proto::goplugin as gp;
+
+/// gRPC messages are raised from 4 MiB to 256 MiB both ways: a 2,000-node pool's state is several MiB.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// How long in-flight replies get to drain after Shutdown before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+
+/// Why serving failed before or while it ran.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("could not create the plugin socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    #[error("the gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// How we were started.
+pub enum Mode {
+    /// By Terraform, after a successful handshake.
+    Terraform(HandshakeConfig),
+    /// By hand with `--debug`: plaintext, and a `TF_REATTACH_PROVIDERS` line for the user.
+    Debug { socket_dir: Option<String> },
+}
+
+/// Serves `provider` until Terraform asks us to shut down (or, in debug mode, until Ctrl-C).
+pub async fn serve<P: Provider>(provider: P, mode: Mode) -> Result<(), ServeError> {
+    let (socket_dir, security, debug) = match mode {
+        Mode::Terraform(cfg) => (cfg.socket_dir, cfg.security, false),
+        Mode::Debug { socket_dir } => (socket_dir, Security::Plaintext, true),
+    };
+    let (socket, listener) = transport::PluginSocket::bind(socket_dir.as_deref())?;
+    let (tls_config, cert_der) = match security {
+        Security::Plaintext => (None, Vec::new()),
+        Security::MutualTls { client_cert_der } => {
+            let identity = tls::generate_identity()?;
+            let config = tls::server_config(&identity, client_cert_der)?;
+            (Some(config), identity.cert_der.to_vec())
+        }
+    };
+
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    watch_signals(shutdown_tx.clone(), debug);
+
+    let provider = Arc::new(provider);
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+    let provider_service = proto::tfplugin6::provider_server::ProviderServer::new(
+        service::ProviderService::new(provider),
+    )
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    let router = tonic::transport::Server::builder()
+        .add_service(provider_service)
+        .add_service(gp::grpc_controller_server::GrpcControllerServer::new(
+            Controller {
+                shutdown: shutdown_tx.clone(),
+            },
+        ))
+        .add_service(gp::grpc_stdio_server::GrpcStdioServer::new(Stdio))
+        .add_service(gp::grpc_broker_server::GrpcBrokerServer::new(Broker))
+        .add_service(health_service);
+
+    let address = socket.path().display().to_string();
+    let mut stdout = std::io::stdout().lock();
+    if debug {
+        writeln!(stdout, "{}", reattach_line(&address))?;
+    } else {
+        writeln!(
+            stdout,
+            "{}",
+            handshake::handshake_line("unix", &address, &cert_der)
+        )?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    logging::debug("plugin serving", &[("address", &address)]);
+
+    let incoming = transport::incoming(listener, tls_config);
+    let mut stop_rx = shutdown_rx.clone();
+    let server = router.serve_with_incoming_shutdown(incoming, async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        _ = shutdown_rx.wait_for(|stop| *stop) => {
+            // Let the Shutdown reply (and any other) drain, but never wait on a connection Terraform keeps open.
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await;
+        }
+    }
+    socket.remove();
+    Ok(())
+}
+
+/// SIGINT is Terraform's to handle (it sends StopProvider), so the plugin ignores it unless run by hand;
+/// SIGTERM always shuts down cleanly.
+fn watch_signals(shutdown: watch::Sender<bool>, debug: bool) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            logging::warn("could not install signal handlers", &[]);
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {
+                    if debug {
+                        let _ = shutdown.send(true);
+                        return;
+                    }
+                    logging::debug("ignoring SIGINT; Terraform stops the provider through StopProvider", &[]);
+                }
+                _ = terminate.recv() => {
+                    let _ = shutdown.send(true);
+                    return;
+                }
+            }
+        }
+    });
+}
+
+fn reattach_line(address: &str) -> String {
+    let config = serde_json::json!({
+        "registry.terraform.io/largek8s/largek8s": {
+            "Protocol": "grpc",
+            "ProtocolVersion": handshake::APP_PROTOCOL_VERSION,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": { "Network": "unix", "String": address },
+        }
+    });
+    format!(
+        "Provider started. To attach Terraform to it, run in your shell:\n\n\tTF_REATTACH_PROVIDERS='{config}'\n"
+    )
+}
+
+struct Controller {
+    shutdown: watch::Sender<bool>,
+}
+
+#[tonic::async_trait]
+impl gp::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _request: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
+        logging::debug("shutdown requested by Terraform", &[]);
+        let _ = self.shutdown.send(true);
+        Ok(Response::new(gp::Empty {}))
+    }
+}
+
+type PendingStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// We never write to stdout after the handshake, and logs go to stderr, so the stream stays open and empty.
+struct Stdio;
+
+#[tonic::async_trait]
+impl gp::grpc_stdio_server::GrpcStdio for Stdio {
+    type StreamStdioStream = PendingStream<gp::StdioData>;
+
+    async fn stream_stdio(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<Self::StreamStdioStream>, Status> {
+        Ok(Response::new(Box::pin(tokio_stream::pending())))
+    }
+}
+
+/// Terraform providers open no brokered connections; the stream is accepted and stays idle.
+struct Broker;
+
+#[tonic::async_trait]
+impl gp::grpc_broker_server::GrpcBroker for Broker {
+    type StartStreamStream = PendingStream<gp::ConnInfo>;
+
+    async fn start_stream(
+        &self,
+        _request: Request<tonic::Streaming<gp::ConnInfo>>,
+    ) -> Result<Response<Self::StartStreamStream>, Status> {
+        Ok(Response::new(Box::pin(tokio_stream::pending())))
+    }
+}

@@ -1,0 +1,452 @@
+//! The largek8s provider: its configuration schema, the functions and resources it registers, and the
+//! cancellation that StopProvider triggers.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::functions;
+use crate::resources::client_config;
+use crate::tf::diagnostics::{Diagnostic, Diagnostics};
+use crate::tf::function::FunctionError;
+use crate::tf::path::AttributePath;
+use crate::tf::provider::{
+    ApplyRequest, ApplyResponse, ClientCapabilities, ConfigureRequest, ImportResponse, PlanRequest,
+    PlanResponse, Provider, ProviderSchema, ReadRequest, ReadResponse,
+};
+use crate::tf::schema::{Attribute, Block, Schema};
+use crate::tf::types::Type;
+use crate::tf::value::Value;
+
+/// Clouds the `environment` attribute names, as the azurerm provider spells them.
+pub const ENVIRONMENTS: [&str; 3] = ["public", "usgovernment", "china"];
+/// Upper bound of `max_concurrency`: beyond this ARM throttling, not the client, sets the pace.
+pub const MAX_CONCURRENCY_LIMIT: u64 = 256;
+
+pub fn provider_schema_block() -> Block {
+    let s = |name: &str, env: &str, what: &str| {
+        Attribute::optional(name, Type::String)
+            .describe(format!("{what} Can also be set with `{env}`."))
+    };
+    let b = |name: &str, env: &str, what: &str| {
+        Attribute::optional(name, Type::Bool)
+            .describe(format!("{what} Can also be set with `{env}`."))
+    };
+    Block::new(
+        "Manages large Kubernetes node pools on Azure. Authenticates like the azurerm provider and reads the \
+         same `ARM_*` environment variables, so one set of credentials serves both.",
+    )
+    .attribute(s("subscription_id", "ARM_SUBSCRIPTION_ID", "The Azure subscription to manage."))
+    .attribute(s("tenant_id", "ARM_TENANT_ID", "The Microsoft Entra tenant of the service principal."))
+    .attribute(s("client_id", "ARM_CLIENT_ID", "Client (application) ID of the service principal or managed identity."))
+    .attribute(s("client_id_file_path", "ARM_CLIENT_ID_FILE_PATH", "Path to a file holding the client ID."))
+    .attribute(s("client_secret", "ARM_CLIENT_SECRET", "Client secret of the service principal.").sensitive())
+    .attribute(s(
+        "client_secret_file_path",
+        "ARM_CLIENT_SECRET_FILE_PATH",
+        "Path to a file holding the client secret.",
+    ))
+    .attribute(b(
+        "use_oidc",
+        "ARM_USE_OIDC",
+        "Authenticate with an OpenID Connect token (GitHub Actions, HCP Terraform dynamic credentials).",
+    ))
+    .attribute(s("oidc_token", "ARM_OIDC_TOKEN", "The OIDC ID token to exchange.").sensitive())
+    .attribute(s("oidc_token_file_path", "ARM_OIDC_TOKEN_FILE_PATH", "Path to a file holding the OIDC ID token."))
+    .attribute(s(
+        "oidc_request_url",
+        "ARM_OIDC_REQUEST_URL",
+        "URL to request an OIDC token from (GitHub Actions' `ACTIONS_ID_TOKEN_REQUEST_URL`).",
+    ))
+    .attribute(
+        s(
+            "oidc_request_token",
+            "ARM_OIDC_REQUEST_TOKEN",
+            "Bearer token for `oidc_request_url` (GitHub Actions' `ACTIONS_ID_TOKEN_REQUEST_TOKEN`).",
+        )
+        .sensitive(),
+    )
+    .attribute(b("use_msi", "ARM_USE_MSI", "Authenticate with a managed identity."))
+    .attribute(s("msi_endpoint", "ARM_MSI_ENDPOINT", "Endpoint of the managed identity token service."))
+    .attribute(b("use_cli", "ARM_USE_CLI", "Authenticate with the Azure CLI's signed-in account."))
+    .attribute(s(
+        "environment",
+        "ARM_ENVIRONMENT",
+        "The cloud: `public` (default), `usgovernment` or `china`.",
+    ))
+    .attribute(s(
+        "metadata_host",
+        "ARM_METADATA_HOSTNAME",
+        "Host name of a cloud metadata endpoint, for Azure Stack Hub and other custom clouds; its \
+         `/metadata/endpoints` document gives the ARM and login endpoints.",
+    ))
+    .attribute(s(
+        "arm_endpoint",
+        "ARM_ENDPOINT",
+        "Explicit Azure Resource Manager base URL, e.g. the `largek8s-sim` simulator's address. Plain `http` is \
+         accepted only for loopback addresses.",
+    ))
+    .attribute(Attribute::optional("max_concurrency", Type::Number).describe(
+        "Most ARM requests in flight at once (1 to 256, default 32). Can also be set with \
+         `LARGEK8S_MAX_CONCURRENCY`. ARM throttling sets the pace either way; this bounds bursts.",
+    ))
+}
+
+/// Static checks on the provider block: only values known now, and nothing read from the environment.
+pub fn validate_provider_config(config: &Value) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let at = |name: &str| AttributePath::root().attr(name);
+    if let Some(env) = config.get("environment").and_then(Value::as_str) {
+        if !ENVIRONMENTS.contains(&env) {
+            diags.push(
+                Diagnostic::error(
+                    "Unknown Azure environment",
+                    format!(
+                        "environment is {env:?}; use one of {}. For Azure Stack Hub or another custom cloud, \
+                         set metadata_host instead.",
+                        ENVIRONMENTS.join(", ")
+                    ),
+                )
+                .at(at("environment")),
+            );
+        }
+    }
+    if let Some(n) = config.get("max_concurrency").and_then(Value::as_number) {
+        let ok = n.is_integer()
+            && n.to_u64()
+                .is_some_and(|v| (1..=MAX_CONCURRENCY_LIMIT).contains(&v));
+        if !ok {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid max_concurrency",
+                    format!("max_concurrency is {n}; use a whole number from 1 to {MAX_CONCURRENCY_LIMIT}."),
+                )
+                .at(at("max_concurrency")),
+            );
+        }
+    }
+    for (value, file) in [
+        ("client_secret", "client_secret_file_path"),
+        ("client_id", "client_id_file_path"),
+        ("oidc_token", "oidc_token_file_path"),
+    ] {
+        let set = |name: &str| config.get(name).is_some_and(|v| !v.is_null());
+        if set(value) && set(file) {
+            diags.push(
+                Diagnostic::error(
+                    format!("Both {value} and {file} are set"),
+                    format!("Set one of {value} and {file}, not both."),
+                )
+                .at(at(file)),
+            );
+        }
+    }
+    if let Some(endpoint) = config.get("arm_endpoint").and_then(Value::as_str) {
+        if let Err(problem) = check_arm_endpoint(endpoint) {
+            diags.push(Diagnostic::error("Invalid arm_endpoint", problem).at(at("arm_endpoint")));
+        }
+    }
+    diags
+}
+
+/// `https://…`, or `http://` to a loopback host (the simulator); anything else would send tokens in clear.
+pub fn check_arm_endpoint(endpoint: &str) -> Result<(), String> {
+    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
+        format!("arm_endpoint {endpoint:?} is not a URL; use e.g. https://management.azure.com")
+    })?;
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    if host.is_empty() {
+        return Err(format!("arm_endpoint {endpoint:?} has no host"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err(format!(
+            "arm_endpoint {endpoint:?} uses plain http to a host that is not loopback; bearer tokens would travel \
+             unencrypted. Use https, or http only to 127.0.0.1/localhost for the simulator."
+        )),
+        other => Err(format!("arm_endpoint {endpoint:?} has scheme {other:?}; use https")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The provider configuration as Terraform last sent it (resolved against the environment when used).
+#[derive(Debug, Clone, Default)]
+pub struct Configured {
+    pub terraform_version: String,
+    pub config: Option<Value>,
+}
+
+pub struct LargeK8s {
+    schema: ProviderSchema,
+    stop: CancellationToken,
+    configured: Mutex<Configured>,
+}
+
+impl Default for LargeK8s {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LargeK8s {
+    pub fn new() -> Self {
+        LargeK8s {
+            schema: provider_schema(),
+            stop: CancellationToken::new(),
+            configured: Mutex::new(Configured::default()),
+        }
+    }
+
+    /// Cancelled by StopProvider; every long wait selects on it.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    pub fn configured(&self) -> Configured {
+        self.configured
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Built once per process: schemas are served on every call that needs to decode a value.
+pub fn provider_schema() -> ProviderSchema {
+    static SCHEMA: OnceLock<ProviderSchema> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| ProviderSchema {
+            provider: Schema::new(0, provider_schema_block()),
+            resources: BTreeMap::new(),
+            data_sources: crate::resources::data_source_schemas(),
+            functions: BTreeMap::from([(
+                functions::POOL_LAYOUT.to_string(),
+                functions::pool_layout_signature(),
+            )]),
+        })
+        .clone()
+}
+
+fn unknown_data_source(type_name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("Unknown data source type {type_name:?}"),
+        "The largek8s provider has no data source of that type.",
+    )
+    .into()
+}
+
+fn unknown_resource(type_name: &str) -> Diagnostics {
+    Diagnostic::error(
+        format!("Unknown resource type {type_name:?}"),
+        "This build of the largek8s provider does not implement that resource type yet.",
+    )
+    .into()
+}
+
+impl Provider for LargeK8s {
+    fn schema(&self) -> &ProviderSchema {
+        &self.schema
+    }
+
+    fn validate_provider_config(&self, config: &Value) -> Diagnostics {
+        validate_provider_config(config)
+    }
+
+    async fn configure_provider(&self, request: ConfigureRequest) -> Diagnostics {
+        let diags = validate_provider_config(&request.config);
+        for secret in ["client_secret", "oidc_token", "oidc_request_token"] {
+            if let Some(s) = request.config.get(secret).and_then(Value::as_str) {
+                crate::plugin::logging::register_secret(s);
+            }
+        }
+        if let Ok(mut c) = self.configured.lock() {
+            *c = Configured {
+                terraform_version: request.terraform_version,
+                config: Some(request.config),
+            };
+        }
+        diags
+    }
+
+    fn validate_resource_config(
+        &self,
+        type_name: &str,
+        _config: &Value,
+        _client: ClientCapabilities,
+    ) -> Diagnostics {
+        unknown_resource(type_name)
+    }
+
+    fn upgrade_resource_state(
+        &self,
+        type_name: &str,
+        _version: i64,
+        _state: Value,
+    ) -> Result<Value, Diagnostics> {
+        Err(unknown_resource(type_name))
+    }
+
+    async fn read_resource(&self, request: ReadRequest) -> ReadResponse {
+        ReadResponse {
+            diagnostics: unknown_resource(&request.type_name),
+            new_state: request.current_state,
+            private: request.private,
+        }
+    }
+
+    async fn plan_resource_change(&self, request: PlanRequest) -> PlanResponse {
+        PlanResponse {
+            diagnostics: unknown_resource(&request.type_name),
+            planned_state: request.proposed_new_state,
+            requires_replace: Vec::new(),
+            planned_private: request.prior_private,
+        }
+    }
+
+    async fn apply_resource_change(&self, request: ApplyRequest) -> ApplyResponse {
+        ApplyResponse {
+            diagnostics: unknown_resource(&request.type_name),
+            new_state: request.prior_state,
+            private: request.planned_private,
+        }
+    }
+
+    async fn import_resource_state(&self, type_name: &str, _id: &str) -> ImportResponse {
+        ImportResponse {
+            imported: Vec::new(),
+            diagnostics: unknown_resource(type_name),
+        }
+    }
+
+    fn validate_data_source_config(&self, type_name: &str, config: &Value) -> Diagnostics {
+        match type_name {
+            client_config::TYPE_NAME => client_config::validate(config),
+            other => unknown_data_source(other),
+        }
+    }
+
+    async fn read_data_source(&self, type_name: &str, _config: Value) -> (Value, Diagnostics) {
+        match type_name {
+            client_config::TYPE_NAME => {
+                let configured = self.configured();
+                let state =
+                    client_config::read(configured.config.as_ref(), |k| std::env::var(k).ok());
+                (state, Diagnostics::new())
+            }
+            other => (Value::Null, unknown_data_source(other)),
+        }
+    }
+
+    fn call_function(&self, name: &str, arguments: Vec<Value>) -> Result<Value, FunctionError> {
+        match name {
+            functions::POOL_LAYOUT => functions::pool_layout(&arguments),
+            other => Err(FunctionError::new(format!(
+                "the largek8s provider has no function {other:?}"
+            ))),
+        }
+    }
+
+    fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, Value)]) -> Value {
+        let names: Vec<String> = provider_schema_block()
+            .attributes
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        Value::object(names.into_iter().map(|n| {
+            let v = pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            (n, v)
+        }))
+    }
+
+    #[test]
+    fn an_empty_provider_block_is_valid() {
+        assert!(validate_provider_config(&config(&[])).is_empty());
+    }
+
+    #[test]
+    fn unknown_environment_points_at_the_attribute() {
+        let diags = validate_provider_config(&config(&[("environment", Value::string("mars"))]));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.attribute, Some(AttributePath::root().attr("environment")));
+        assert!(d.detail.contains("metadata_host"));
+    }
+
+    #[test]
+    fn unknown_values_are_not_judged_at_validate_time() {
+        let diags = validate_provider_config(&config(&[
+            ("environment", Value::unknown()),
+            ("max_concurrency", Value::unknown()),
+        ]));
+        assert!(diags.is_empty());
+    }
+
+    #[test]
+    fn max_concurrency_must_be_a_whole_number_in_range() {
+        for bad in [Value::number(0u64), Value::number(257u64)] {
+            let diags = validate_provider_config(&config(&[("max_concurrency", bad)]));
+            assert!(diags.has_errors());
+        }
+        assert!(
+            validate_provider_config(&config(&[("max_concurrency", Value::number(8u64))]))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn secret_and_secret_file_are_exclusive() {
+        let diags = validate_provider_config(&config(&[
+            ("client_secret", Value::string("x")),
+            ("client_secret_file_path", Value::string("/tmp/s")),
+        ]));
+        assert_eq!(
+            diags.iter().next().unwrap().attribute,
+            Some(AttributePath::root().attr("client_secret_file_path"))
+        );
+    }
+
+    #[test]
+    fn plain_http_is_accepted_only_for_loopback() {
+        assert!(check_arm_endpoint("http://127.0.0.1:4000").is_ok());
+        assert!(check_arm_endpoint("http://localhost:4000/").is_ok());
+        assert!(check_arm_endpoint("http://[::1]:4000").is_ok());
+        assert!(check_arm_endpoint("https://management.azure.com").is_ok());
+        assert!(check_arm_endpoint("http://10.0.0.1:4000").is_err());
+        assert!(check_arm_endpoint("http://management.azure.com").is_err());
+        assert!(check_arm_endpoint("management.azure.com").is_err());
+        assert!(check_arm_endpoint("ftp://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn stop_cancels_the_token_later_work_observes() {
+        let p = LargeK8s::new();
+        let token = p.stop_token();
+        assert!(!token.is_cancelled());
+        p.stop();
+        assert!(token.is_cancelled());
+        assert!(p.stop_token().is_cancelled());
+    }
+}

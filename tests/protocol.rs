@@ -1,0 +1,367 @@
+//! The built binary, started exactly as Terraform starts it: handshake line, AutoMTLS with a P-521 client
+//! certificate, gRPC over the unix socket, and shutdown through the controller.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hyper_util::rt::TokioIo;
+use largek8s::plugin::handshake::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
+use largek8s::plugin::proto::goplugin::{grpc_controller_client::GrpcControllerClient, Empty};
+use largek8s::plugin::proto::tfplugin6::{self as pb, provider_client::ProviderClient};
+use largek8s::plugin::tls::{crypto_provider, PinnedCertificate};
+use largek8s::tf::{msgpack, types::Type, value::Value};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_terraform-provider-largek8s");
+
+/// Terraform's side of AutoMTLS: a fresh P-521 certificate, as go-plugin generates.
+struct ClientIdentity {
+    pem: String,
+    der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn client_identity() -> ClientIdentity {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    ClientIdentity {
+        pem: cert.pem(),
+        der: cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    }
+}
+
+struct Plugin {
+    child: Child,
+    socket: String,
+    server_cert: Vec<u8>,
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(client_cert_pem: Option<&str>) -> Plugin {
+    let mut cmd = Command::new(BINARY);
+    cmd.env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(pem) = client_cert_pem {
+        cmd.env("PLUGIN_CLIENT_CERT", pem);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let fields: Vec<&str> = line.trim_end().split('|').collect();
+    assert_eq!(fields.len(), 6, "handshake line {line:?}");
+    assert_eq!(&fields[..3], ["1", "6", "unix"]);
+    assert_eq!(fields[4], "grpc");
+    let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(fields[5])
+        .unwrap();
+    Plugin {
+        child,
+        socket: fields[3].to_string(),
+        server_cert,
+    }
+}
+
+/// go-plugin's client trusts exactly the certificate from the handshake line; so do we.
+#[derive(Debug)]
+struct PinnedServer(PinnedCertificate);
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.0.matches(end_entity, intermediates) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "unexpected server certificate".into(),
+            ))
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.check_tls12(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.check_tls13(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.schemes()
+    }
+}
+
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
+
+async fn connect(
+    plugin: &Plugin,
+    identity: Option<&ClientIdentity>,
+) -> Result<Channel, tonic::transport::Error> {
+    let socket = plugin.socket.clone();
+    let tls = if plugin.server_cert.is_empty() {
+        None
+    } else {
+        let provider = crypto_provider();
+        let verifier = Arc::new(PinnedServer(PinnedCertificate::new(
+            plugin.server_cert.clone(),
+            provider.signature_verification_algorithms,
+        )));
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut config = match identity {
+            Some(id) => builder
+                .with_client_auth_cert(vec![id.der.clone()], id.key.clone_key())
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    };
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            let tls = tls.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                let io: Box<dyn IoStream> = match tls {
+                    None => Box::new(stream),
+                    Some(tls) => {
+                        let name = ServerName::try_from("localhost").unwrap();
+                        Box::new(tls.connect(name, stream).await?)
+                    }
+                };
+                Ok::<_, std::io::Error>(TokioIo::new(io))
+            }
+        }))
+        .await
+}
+
+async fn call_pool_layout(
+    client: &mut ProviderClient<Channel>,
+    count: u64,
+    cap: u64,
+) -> pb::call_function::Response {
+    let arg = |n: u64| pb::DynamicValue {
+        msgpack: msgpack::encode(&Value::number(n), &Type::Number).unwrap(),
+        json: Vec::new(),
+    };
+    client
+        .call_function(pb::call_function::Request {
+            name: "pool_layout".into(),
+            arguments: vec![arg(count), arg(cap)],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn wait_for_exit(child: &mut Child, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[tokio::test]
+async fn terraform_style_session_over_mutual_tls() {
+    let identity = client_identity();
+    let mut plugin = start(Some(&identity.pem));
+    assert!(
+        !plugin.server_cert.is_empty(),
+        "AutoMTLS must put our certificate in the handshake line"
+    );
+
+    let channel = connect(&plugin, Some(&identity)).await.unwrap();
+    let mut client = ProviderClient::new(channel.clone());
+    let schema = client
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    let caps = schema.server_capabilities.unwrap();
+    assert!(caps.plan_destroy && caps.get_provider_schema_optional && caps.move_resource_state);
+    assert!(schema.functions.contains_key("pool_layout"));
+    let provider_attrs = schema.provider.unwrap().block.unwrap().attributes;
+    let secret = provider_attrs
+        .iter()
+        .find(|a| a.name == "client_secret")
+        .unwrap();
+    assert!(secret.sensitive);
+
+    let response = call_pool_layout(&mut client, 450, 100).await;
+    assert!(response.error.is_none(), "{:?}", response.error);
+    let result =
+        msgpack::decode(&response.result.unwrap().msgpack, &Type::list(Type::Number)).unwrap();
+    let sizes: Vec<u64> = result
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_number().unwrap().to_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [100, 100, 100, 100, 50]);
+
+    let response = call_pool_layout(&mut client, 10, 201).await;
+    let error = response.error.unwrap();
+    assert_eq!(error.function_argument, Some(1));
+    assert!(error.text.contains("max_nodes_per_set"));
+
+    GrpcControllerClient::new(channel)
+        .shutdown(Empty {})
+        .await
+        .unwrap();
+    assert!(
+        wait_for_exit(&mut plugin.child, Duration::from_secs(10)),
+        "Shutdown must end the process"
+    );
+    assert!(
+        !std::path::Path::new(&plugin.socket).exists(),
+        "the socket is removed on exit"
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_terraforms_certificate_is_refused() {
+    let identity = client_identity();
+    let plugin = start(Some(&identity.pem));
+    let impostor = client_identity();
+    for id in [None, Some(&impostor)] {
+        let refused = match connect(&plugin, id).await {
+            Err(_) => true,
+            Ok(channel) => ProviderClient::new(channel)
+                .get_provider_schema(pb::get_provider_schema::Request {})
+                .await
+                .is_err(),
+        };
+        assert!(
+            refused,
+            "a client with {} must not reach any RPC",
+            if id.is_some() {
+                "another certificate"
+            } else {
+                "no certificate"
+            }
+        );
+    }
+    // Terraform's own certificate still gets through afterwards.
+    let channel = connect(&plugin, Some(&identity)).await.unwrap();
+    assert!(ProviderClient::new(channel)
+        .get_metadata(pb::get_metadata::Request {})
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn plaintext_when_terraform_disables_plugin_tls() {
+    let plugin = start(None);
+    assert!(
+        plugin.server_cert.is_empty(),
+        "the certificate field stays empty without AutoMTLS"
+    );
+    let channel = connect(&plugin, None).await.unwrap();
+    let mut client = ProviderClient::new(channel);
+    let response = call_pool_layout(&mut client, 1, 1).await;
+    assert!(response.error.is_none());
+}
+
+#[test]
+fn socket_is_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let plugin = start(None);
+    let mode = std::fs::metadata(&plugin.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "socket mode {mode:o} lets others in");
+    let dir = std::path::Path::new(&plugin.socket).parent().unwrap();
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "socket directory mode {mode:o} lets others in"
+    );
+}
+
+#[test]
+fn refuses_to_run_without_the_magic_cookie() {
+    let output = Command::new(BINARY)
+        .env_remove(MAGIC_COOKIE_KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout: Terraform would read it as a handshake"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plugin for Terraform"), "{stderr}");
+    assert!(stderr.contains("terraform init"), "{stderr}");
+}
+
+#[test]
+fn refuses_when_protocol_6_is_not_offered() {
+    let output = Command::new(BINARY)
+        .env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only version 6"));
+}
+
+#[test]
+fn sigint_is_ignored_and_sigterm_shuts_down() {
+    let mut plugin = start(None);
+    let pid = plugin.child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(
+        !wait_for_exit(&mut plugin.child, Duration::from_millis(300)),
+        "SIGINT must not stop the plugin"
+    );
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(
+        wait_for_exit(&mut plugin.child, Duration::from_secs(10)),
+        "SIGTERM must stop the plugin"
+    );
+    assert!(!std::path::Path::new(&plugin.socket).exists());
+}
