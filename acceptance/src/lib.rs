@@ -12,12 +12,18 @@ pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
 }
 
 /// A binary of this workspace, built beforehand by the test command (see README.md).
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let path = target_dir().join(profile).join(name);
     assert!(
         path.is_file(),
@@ -85,11 +91,16 @@ impl Workspace {
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let provider = workspace_binary("terraform-provider-largek8s");
-        let provider_dir = provider.parent().unwrap_or(Path::new("/")).display().to_string();
+        let provider_dir = provider
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .display()
+            .to_string();
         let rc = format!(
             "provider_installation {{\n  dev_overrides {{\n    \"{SOURCE}\" = \"{provider_dir}\"\n  }}\n  direct {{}}\n}}\n"
         );
-        std::fs::write(dir.path().join("terraform.rc"), rc).unwrap_or_else(|e| panic!("writing terraform.rc: {e}"));
+        std::fs::write(dir.path().join("terraform.rc"), rc)
+            .unwrap_or_else(|e| panic!("writing terraform.rc: {e}"));
         Workspace {
             dir,
             transport,
@@ -108,7 +119,8 @@ impl Workspace {
     }
 
     pub fn write(&self, name: &str, contents: &str) {
-        std::fs::write(self.dir.path().join(name), contents).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+        std::fs::write(self.dir.path().join(name), contents)
+            .unwrap_or_else(|e| panic!("writing {name}: {e}"));
     }
 
     /// Runs `terraform <args>` here, non-interactively, with no checkpoint calls and no network.
@@ -142,8 +154,13 @@ impl Workspace {
     /// `terraform output -json NAME`, parsed.
     pub fn output(&self, name: &str) -> serde_json::Value {
         let run = self.terraform(&["output", "-json", name]);
-        assert!(run.success, "terraform output {name} failed:\n{}", run.text());
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("output {name} is not JSON ({e}):\n{}", run.stdout))
+        assert!(
+            run.success,
+            "terraform output {name} failed:\n{}",
+            run.text()
+        );
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("output {name} is not JSON ({e}):\n{}", run.stdout))
     }
 }
 
