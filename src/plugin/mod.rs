@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -26,7 +27,7 @@ use proto::goplugin as gp;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long in-flight replies get to drain after Shutdown before the process exits.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(300);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
 
 /// Why serving failed before or while it ran.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +85,12 @@ pub async fn serve<P: Provider>(provider: P, mode: Mode) -> Result<(), ServeErro
                 shutdown: shutdown_tx.clone(),
             },
         ))
-        .add_service(gp::grpc_stdio_server::GrpcStdioServer::new(Stdio))
-        .add_service(gp::grpc_broker_server::GrpcBrokerServer::new(Broker))
+        .add_service(gp::grpc_stdio_server::GrpcStdioServer::new(Stdio {
+            shutdown: shutdown_rx.clone(),
+        }))
+        .add_service(gp::grpc_broker_server::GrpcBrokerServer::new(Broker {
+            shutdown: shutdown_rx.clone(),
+        }))
         .add_service(health_service);
 
     let address = socket.path().display().to_string();
@@ -178,34 +183,49 @@ impl gp::grpc_controller_server::GrpcController for Controller {
     }
 }
 
-type PendingStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+type IdleStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// We never write to stdout after the handshake, and logs go to stderr, so the stream stays open and empty.
-struct Stdio;
+/// A stream that yields nothing and ends when shutdown begins. Ending it matters: an open stream keeps its
+/// connection busy, and graceful shutdown would wait for it while Terraform waits for us to exit.
+fn idle_until_shutdown<T: Send + 'static>(mut shutdown: watch::Receiver<bool>) -> IdleStream<T> {
+    Box::pin(
+        futures_util::stream::once(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .filter_map(|()| std::future::ready(None)),
+    )
+}
+
+/// We never write to stdout after the handshake, and logs go to stderr, so the stream stays empty.
+struct Stdio {
+    shutdown: watch::Receiver<bool>,
+}
 
 #[tonic::async_trait]
 impl gp::grpc_stdio_server::GrpcStdio for Stdio {
-    type StreamStdioStream = PendingStream<gp::StdioData>;
+    type StreamStdioStream = IdleStream<gp::StdioData>;
 
     async fn stream_stdio(
         &self,
         _request: Request<()>,
     ) -> Result<Response<Self::StreamStdioStream>, Status> {
-        Ok(Response::new(Box::pin(tokio_stream::pending())))
+        Ok(Response::new(idle_until_shutdown(self.shutdown.clone())))
     }
 }
 
 /// Terraform providers open no brokered connections; the stream is accepted and stays idle.
-struct Broker;
+struct Broker {
+    shutdown: watch::Receiver<bool>,
+}
 
 #[tonic::async_trait]
 impl gp::grpc_broker_server::GrpcBroker for Broker {
-    type StartStreamStream = PendingStream<gp::ConnInfo>;
+    type StartStreamStream = IdleStream<gp::ConnInfo>;
 
     async fn start_stream(
         &self,
         _request: Request<tonic::Streaming<gp::ConnInfo>>,
     ) -> Result<Response<Self::StartStreamStream>, Status> {
-        Ok(Response::new(Box::pin(tokio_stream::pending())))
+        Ok(Response::new(idle_until_shutdown(self.shutdown.clone())))
     }
 }
