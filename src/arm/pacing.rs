@@ -104,7 +104,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// more request probe the bucket.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// The least time between two reports before a refill rate is computed from them.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
+const RATE_WINDOW: Duration = Duration::from_millis(500);
+/// The fraction of the learned refill rate that pacing uses.
+const RATE_SAFETY: f64 = 0.97;
 
 #[derive(Clone, Copy, Debug)]
 struct Report {
@@ -151,17 +153,15 @@ impl Gauge {
             return Duration::ZERO;
         }
         match self.rate {
-            Some(rate) => Duration::from_secs_f64(((1.0 - predicted) / rate).min(60.0)),
-            None => {
-                // No refill rate known yet: one request at a time probes the bucket, and its report (or
-                // a 429's Retry-After) teaches the rate.
-                let since = self.last_admit.map(|t| now.saturating_duration_since(t));
-                if sent_since <= 0.0 || since.is_none_or(|s| s >= PROBE_INTERVAL) {
-                    Duration::ZERO
-                } else {
-                    PROBE_INTERVAL - since.unwrap_or_default()
-                }
+            // Pace slightly under the learned rate: a rate measured a little high costs a 429 and a hold
+            // of the whole bucket, one measured a little low costs only that fraction of throughput.
+            Some(rate) => {
+                Duration::from_secs_f64(((1.0 - predicted) / (rate * RATE_SAFETY)).min(60.0))
             }
+            // No refill rate known yet: probe the bucket with one request per interval, whose report (or a
+            // 429's Retry-After) teaches the rate.
+            None => (latest.at.max(self.last_admit.unwrap_or(latest.at)) + PROBE_INTERVAL)
+                .saturating_duration_since(now),
         }
     }
 
@@ -203,8 +203,13 @@ impl Gauge {
         }
     }
 
-    fn refuse(&mut self, hold: Instant) {
+    /// Records a refusal. `wait` brings one token, so before any report measured the rate, `1 / wait` is a
+    /// first estimate (an upper bound, hence the safety factor).
+    fn refuse(&mut self, hold: Instant, wait: Duration) {
         self.refused += 1;
+        if self.rate.is_none() && !wait.is_zero() {
+            self.rate = Some(1.0 / wait.as_secs_f64());
+        }
         self.hold_until = Some(self.hold_until.map_or(hold, |h| h.max(hold)));
     }
 }
@@ -399,7 +404,11 @@ impl Pacer {
         let mut state = self.lock();
         state.throttled += 1;
         for (key, _) in &admission.seqs {
-            state.gauges.entry(key.clone()).or_default().refuse(hold);
+            state
+                .gauges
+                .entry(key.clone())
+                .or_default()
+                .refuse(hold, retry_after);
         }
     }
 
