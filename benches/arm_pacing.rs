@@ -1,6 +1,7 @@
 //! PUTs 2,000 NIC-like resources through the ARM client against the simulator's azure-public throttling model
 //! (time-scaled) and prints wall time against the simulator's throttling floor, the 429 count and the total
-//! requests. Run: `cargo bench --bench arm_pacing` (ARM_BENCH_NICS and ARM_BENCH_TIME_SCALE override the defaults).
+//! requests. Run: `cargo bench --bench arm_pacing` (ARM_BENCH_NICS, ARM_BENCH_TIME_SCALE and
+//! ARM_BENCH_CONCURRENCY override the defaults).
 
 // The bench uses only part of the tests' simulator helper.
 #[allow(dead_code)]
@@ -61,9 +62,12 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let ctx = Ctx::new(CancellationToken::new(), Duration::from_secs(3600));
-        let client = sim.client().await;
+        let concurrency: i64 = env_or("ARM_BENCH_CONCURRENCY", 16);
+        let settings = largek8s::arm::Settings { max_concurrency: Some(concurrency), ..sim.settings() };
+        let client = sim.client_with(settings).await;
         let start = Instant::now();
         let subnet = setup(&client, &ctx).await;
+        let setup_time = start.elapsed().as_secs_f64();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..nics {
             let (client, ctx, subnet) = (client.clone(), ctx.clone(), subnet.clone());
@@ -92,8 +96,17 @@ fn main() {
         let floor = stats["throttling"]["floorRealSeconds"].as_f64().unwrap_or(0.0);
         let throttled = stats["byStatus"]["429"].as_u64().unwrap_or(0);
         let total = stats["total"].as_u64().unwrap_or(0);
-        println!("nics: {nics}, time scale: {scale}, failed: {failed}");
-        println!("wall time: {wall:.2} s, throttling floor: {floor:.2} s, ratio: {:.3}", wall / floor.max(f64::EPSILON));
+        println!("nics: {nics}, time scale: {scale}, max_concurrency: {concurrency}, failed: {failed}, setup (resource group, vnet): {setup_time:.2} s");
+        let floor = floor.max(f64::EPSILON);
+        let puts = wall - setup_time;
+        println!(
+            "wall time: {wall:.2} s (NIC phase {puts:.2} s), throttling floor: {floor:.2} s, ratio: {:.3} (NIC phase {:.3})",
+            wall / floor,
+            puts / floor
+        );
         println!("429 responses: {throttled}, total requests: {total}, by method: {}", stats["byMethod"]);
+        for r in stats["requests"].as_array().into_iter().flatten().filter(|r| r["status"] == 429) {
+            println!("  429: {} {} x{}", r["method"], r["resourceType"], r["count"]);
+        }
     });
 }

@@ -477,11 +477,10 @@ impl ArmClient {
     ) -> Result<Response<T>, ArmError> {
         match started {
             Started::Done(r) => Ok(r),
-            Started::Running(op) => {
-                self.wait(ctx, &op).await?;
-                // A final GET gives the ETag as well as the body.
-                self.get(ctx, path, api_version).await
-            }
+            Started::Running(op) => match self.wait_response(ctx, &op).await? {
+                Some(resp) => decoded(&resp, path),
+                None => self.get(ctx, path, api_version).await,
+            },
         }
     }
 

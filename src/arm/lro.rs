@@ -45,8 +45,9 @@ impl PendingOperation {
 #[derive(Debug)]
 enum Poll {
     Running(Option<Duration>),
-    /// Finished; the body is the result when the poll answered it (Location polling).
-    Done(Option<Value>),
+    /// Finished; the poll's response is the result when it answered the resource (Location polling, or the
+    /// resource's own provisioningState).
+    Done(Option<RawResponse>),
 }
 
 const TERMINAL_FAILED: &[&str] = &["failed", "canceled", "cancelled"];
@@ -114,6 +115,16 @@ impl ArmClient {
     /// Polls an operation to its end and returns the resource body (None for a delete or an empty result).
     /// Failed and Canceled operations become [`ArmError::Operation`] with ARM's error.
     pub async fn wait(&self, ctx: &Ctx, op: &PendingOperation) -> Result<Option<Value>, ArmError> {
+        let resp = self.wait_response(ctx, op).await?;
+        Ok(resp.and_then(|r| serde_json::from_slice(&r.body).ok()))
+    }
+
+    /// Like [`wait`](Self::wait), with the final response itself (its ETag included).
+    pub(crate) async fn wait_response(
+        &self,
+        ctx: &Ctx,
+        op: &PendingOperation,
+    ) -> Result<Option<RawResponse>, ArmError> {
         let mut failures = 0;
         let mut interval = None;
         loop {
@@ -125,15 +136,13 @@ impl ArmClient {
                     failures = 0;
                     interval = Some(after.unwrap_or(self.options().default_poll_interval));
                 }
-                Ok(Poll::Done(body)) => {
-                    return match (&op.final_url, body) {
-                        (_, Some(body)) => Ok(Some(body)),
-                        (Some(url), None) => {
-                            let resp = self
-                                .send(ctx, reqwest::Method::GET, url, None, &Default::default())
-                                .await?;
-                            Ok(serde_json::from_slice(&resp.body).ok())
-                        }
+                Ok(Poll::Done(resp)) => {
+                    return match (&op.final_url, resp) {
+                        (_, Some(resp)) => Ok(Some(resp)),
+                        (Some(url), None) => self
+                            .send(ctx, reqwest::Method::GET, url, None, &Default::default())
+                            .await
+                            .map(Some),
                         (None, None) => Ok(None),
                     };
                 }
@@ -201,7 +210,8 @@ impl ArmClient {
                 })
             }
             Some((_, Some(true))) if is_status_resource => Ok(Poll::Done(None)),
-            _ => Ok(Poll::Done(body)),
+            _ if body.is_some() => Ok(Poll::Done(Some(resp))),
+            _ => Ok(Poll::Done(None)),
         }
     }
 }

@@ -106,7 +106,7 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// The least time between two reports before a refill rate is computed from them.
 const RATE_WINDOW: Duration = Duration::from_millis(500);
 /// The fraction of the learned refill rate that pacing uses.
-const RATE_SAFETY: f64 = 0.97;
+const RATE_SAFETY: f64 = 0.95;
 
 #[derive(Clone, Copy, Debug)]
 struct Report {
