@@ -1,5 +1,6 @@
 //! terraform-provider-largek8s: the library behind the provider binary.
 
+pub mod arm;
 pub mod functions;
 pub mod layout;
 pub mod plugin;

@@ -1,0 +1,178 @@
+//! The test control API under `/_sim/` (no authentication): stats, state, reset, faults, out-of-band edits, quota
+//! and clock.
+
+use crate::error::ArmError;
+use crate::faults::FaultSpec;
+use crate::http::{Reply, Request};
+use crate::rules;
+use crate::sim::Sim;
+use serde_json::{json, Value};
+
+fn bad(message: impl Into<String>) -> Reply {
+    Reply::error(&ArmError::bad_request("InvalidRequest", message))
+}
+
+/// Routes one control request.
+pub fn handle(sim: &Sim, req: &Request) -> Reply {
+    let route = req.path.trim_end_matches('/');
+    match (req.method.as_str(), route) {
+        ("GET", "/_sim/stats") => stats(sim),
+        ("GET", "/_sim/state") => state(sim),
+        ("POST", "/_sim/reset") => match sim.reset() {
+            Ok(()) => Reply::json(200, &json!({ "reset": true })),
+            Err(e) => bad(e),
+        },
+        ("GET", "/_sim/faults") => Reply::json(200, &sim.faults().list()),
+        ("POST", "/_sim/faults") => add_faults(sim, req),
+        ("DELETE", "/_sim/faults") => {
+            sim.faults().clear();
+            Reply::empty(204)
+        }
+        ("DELETE", "/_sim/resource") => delete_resource(sim, req),
+        ("PUT", "/_sim/resource") => put_resource(sim, req),
+        ("POST", "/_sim/quota") => quota(sim, req),
+        ("POST", "/_sim/clock") => clock(sim, req),
+        _ => Reply::error(&ArmError::new(
+            404,
+            "NotFound",
+            format!("No control endpoint {} {}.", req.method, req.path),
+        )),
+    }
+}
+
+fn stats(sim: &Sim) -> Reply {
+    let mut body = sim.stats().report();
+    let throttling = sim.throttle().report(sim.clock.scale());
+    body["throttled"] = throttling["throttled"].clone();
+    body["throttling"] = throttling;
+    body["timeScale"] = json!(sim.clock.scale());
+    body["simulatedTime"] = json!(crate::clock::rfc3339(sim.clock.now()));
+    Reply::json(200, &body)
+}
+
+fn state(sim: &Sim) -> Reply {
+    sim.settle();
+    let w = sim.world();
+    let resources: Vec<Value> = w
+        .resources
+        .values()
+        .map(|r| json!({ "id": r.id, "type": r.resource_type, "etag": r.etag, "pending": r.pending, "body": rules::render(&w, r) }))
+        .collect();
+    let operations: Vec<Value> = w.ops.values().map(|o| o.document()).collect();
+    Reply::json(
+        200,
+        &json!({
+            "simulatedTime": crate::clock::rfc3339(sim.clock.now()),
+            "vmLimit": w.persisted.vm_limit,
+            "resources": resources,
+            "operations": operations,
+        }),
+    )
+}
+
+fn add_faults(sim: &Sim, req: &Request) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let specs = match body {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    let mut ids = Vec::new();
+    let mut faults = sim.faults();
+    for s in specs {
+        let spec: FaultSpec = match serde_json::from_value(s) {
+            Ok(s) => s,
+            Err(e) => return bad(format!("invalid fault rule: {e}")),
+        };
+        match faults.add(spec) {
+            Ok(id) => ids.push(id),
+            Err(e) => return bad(e),
+        }
+    }
+    Reply::json(201, &json!({ "ids": ids }))
+}
+
+fn target_id(req: &Request) -> Result<String, Reply> {
+    req.query("id")
+        .map(str::to_string)
+        .ok_or_else(|| bad("give the resource ID as ?id=..."))
+}
+
+/// Deletes a resource (with its children) as someone in the portal would: no rules, no operation, no throttling.
+fn delete_resource(sim: &Sim, req: &Request) -> Reply {
+    let id = match target_id(req) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut w = sim.world_mut();
+    let key = id.to_ascii_lowercase();
+    if w.get(&key).is_none() {
+        return Reply::error(&ArmError::new(
+            404,
+            "ResourceNotFound",
+            format!("{id} does not exist."),
+        ));
+    }
+    w.delete_cascade(&key);
+    drop(w);
+    sim.mark_dirty();
+    Reply::empty(200)
+}
+
+/// Replaces a resource's body (or creates it) bypassing Azure's rules.
+fn put_resource(sim: &Sim, req: &Request) -> Reply {
+    let id = match target_id(req) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let mut w = sim.world_mut();
+    if let Err(e) = sim.put_direct(&mut w, &id, body, false) {
+        return Reply::error(&e);
+    }
+    let rendered = w
+        .get(&id.to_ascii_lowercase())
+        .map(|r| rules::render(&w, r))
+        .unwrap_or(Value::Null);
+    drop(w);
+    sim.mark_dirty();
+    Reply::json(200, &rendered)
+}
+
+fn quota(sim: &Sim, req: &Request) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let limit = match &body["vm_limit"] {
+        Value::Null => None,
+        v => match v.as_u64() {
+            Some(n) => Some(n as usize),
+            None => return bad("vm_limit must be a non-negative integer or null"),
+        },
+    };
+    sim.world_mut().persisted.vm_limit = limit;
+    sim.mark_dirty();
+    Reply::json(200, &json!({ "vm_limit": limit }))
+}
+
+fn clock(sim: &Sim, req: &Request) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let Some(seconds) = body["advance_seconds"].as_f64().filter(|s| *s >= 0.0) else {
+        return bad("advance_seconds must be a non-negative number");
+    };
+    sim.clock.advance(seconds);
+    sim.settle();
+    Reply::json(
+        200,
+        &json!({ "simulatedTime": crate::clock::rfc3339(sim.clock.now()) }),
+    )
+}

@@ -1,0 +1,251 @@
+//! Long-running operations: start, poll with Retry-After, end in ARM's terminal state, resume from a saved URL.
+//!
+//! <https://github.com/microsoft/api-guidelines/blob/vNext/azure/ConsiderationsForServiceDesign.md#long-running-operations>
+//! and ARM's RPC contract
+//! <https://github.com/cloud-and-api-governance/resource-provider-contract/blob/master/v1.0/async-api-reference.md>.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::client::{ArmClient, RawResponse};
+use super::error::{ApiError, ArmError};
+use super::pacing::retry_after;
+use super::retry::Ctx;
+
+/// An operation ARM accepted but has not finished: enough to poll it now or after a restart (persist it in
+/// private state with [`PendingOperation::to_token`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOperation {
+    /// Where to poll: the `Azure-AsyncOperation` URL when given (preferred), else `Location`, else the
+    /// resource itself (a 201 whose provisioningState is not terminal).
+    pub poll_url: String,
+    /// The resource to read once the operation succeeded (PUT/PATCH); None for DELETE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
+}
+
+impl PendingOperation {
+    /// An opaque string for Terraform's private state.
+    pub fn to_token(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| self.poll_url.clone())
+    }
+
+    /// Reads a token written by [`to_token`](Self::to_token); a bare URL is taken as the poll URL.
+    pub fn from_token(token: &str) -> Self {
+        serde_json::from_str(token).unwrap_or_else(|_| PendingOperation {
+            poll_url: token.to_string(),
+            final_url: None,
+        })
+    }
+}
+
+/// What a poll said.
+#[derive(Debug)]
+enum Poll {
+    Running(Option<Duration>),
+    /// Finished; the poll's response is the result when it answered the resource (Location polling, or the
+    /// resource's own provisioningState).
+    Done(Option<RawResponse>),
+}
+
+const TERMINAL_FAILED: &[&str] = &["failed", "canceled", "cancelled"];
+
+/// Whether a provisioningState or operation status has ended, and how.
+fn terminal(status: &str) -> Option<bool> {
+    let s = status.to_ascii_lowercase();
+    if s == "succeeded" {
+        Some(true)
+    } else if TERMINAL_FAILED.contains(&s.as_str()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn provisioning_state(body: &Value) -> Option<&str> {
+    body.get("properties")?.get("provisioningState")?.as_str()
+}
+
+/// How many polls in a row may fail (after the client's own retries) before the operation is given up.
+const TOLERATED_POLL_FAILURES: u32 = 3;
+
+impl ArmClient {
+    /// Sees whether a response to `method` on `url` started an operation that is still running.
+    pub(crate) fn pending_from(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+        resp: &RawResponse,
+    ) -> Option<PendingOperation> {
+        let header = |name: &str| {
+            resp.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let final_url = (*method != reqwest::Method::DELETE).then(|| url.to_string());
+        if let Some(poll_url) = header("azure-asyncoperation") {
+            return Some(PendingOperation {
+                poll_url,
+                final_url,
+            });
+        }
+        if resp.status == 202 {
+            if let Some(poll_url) = header("location") {
+                return Some(PendingOperation {
+                    poll_url,
+                    final_url,
+                });
+            }
+        }
+        if matches!(resp.status, 200 | 201) && *method != reqwest::Method::DELETE {
+            let body: Value = serde_json::from_slice(&resp.body).ok()?;
+            if provisioning_state(&body).is_some_and(|s| terminal(s).is_none()) {
+                return Some(PendingOperation {
+                    poll_url: url.to_string(),
+                    final_url: Some(url.to_string()),
+                });
+            }
+        }
+        None
+    }
+
+    /// Polls an operation to its end and returns the resource body (None for a delete or an empty result).
+    /// Failed and Canceled operations become [`ArmError::Operation`] with ARM's error.
+    pub async fn wait(&self, ctx: &Ctx, op: &PendingOperation) -> Result<Option<Value>, ArmError> {
+        let resp = self.wait_response(ctx, op).await?;
+        Ok(resp.and_then(|r| serde_json::from_slice(&r.body).ok()))
+    }
+
+    /// Like [`wait`](Self::wait), with the final response itself (its ETag included).
+    pub(crate) async fn wait_response(
+        &self,
+        ctx: &Ctx,
+        op: &PendingOperation,
+    ) -> Result<Option<RawResponse>, ArmError> {
+        let mut failures = 0;
+        let mut interval = None;
+        loop {
+            if let Some(d) = interval {
+                ctx.sleep(d, "waiting for a long-running operation").await?;
+            }
+            match self.poll(ctx, op).await {
+                Ok(Poll::Running(after)) => {
+                    failures = 0;
+                    interval = Some(after.unwrap_or(self.options().default_poll_interval));
+                }
+                Ok(Poll::Done(resp)) => {
+                    return match (&op.final_url, resp) {
+                        (_, Some(resp)) => Ok(Some(resp)),
+                        (Some(url), None) => self
+                            .send(ctx, reqwest::Method::GET, url, None, &Default::default())
+                            .await
+                            .map(Some),
+                        (None, None) => Ok(None),
+                    };
+                }
+                Err(e @ (ArmError::Transport { .. } | ArmError::Api(_)))
+                    if failures < TOLERATED_POLL_FAILURES && poll_error_is_transient(&e) =>
+                {
+                    failures += 1;
+                    interval = Some(self.options().backoff.delay(failures));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Resumes waiting for an operation saved earlier.
+    pub async fn resume(&self, ctx: &Ctx, token: &str) -> Result<Option<Value>, ArmError> {
+        self.wait(ctx, &PendingOperation::from_token(token)).await
+    }
+
+    async fn poll(&self, ctx: &Ctx, op: &PendingOperation) -> Result<Poll, ArmError> {
+        let resp = match self
+            .send(
+                ctx,
+                reqwest::Method::GET,
+                &op.poll_url,
+                None,
+                &Default::default(),
+            )
+            .await
+        {
+            // Polling a deleted resource (or a delete's Location that is gone) means it is done.
+            Err(e) if e.is_not_found() && op.final_url.is_none() => return Ok(Poll::Done(None)),
+            other => other?,
+        };
+        let after = retry_after(&resp.headers, SystemTime::now());
+        if resp.status == 202 {
+            return Ok(Poll::Running(after));
+        }
+        let body: Option<Value> = serde_json::from_slice(&resp.body).ok();
+        // An Azure-AsyncOperation status resource: {"status": "...", "error": {...}}.
+        let status = body
+            .as_ref()
+            .and_then(|b| b.get("status"))
+            .and_then(Value::as_str)
+            .or_else(|| body.as_ref().and_then(provisioning_state));
+        let is_status_resource = body.as_ref().is_some_and(|b| b.get("status").is_some());
+        match status.map(|s| (s, terminal(s))) {
+            Some((_, None)) => Ok(Poll::Running(after)),
+            Some((s, Some(false))) => {
+                let error = body
+                    .as_ref()
+                    .and_then(|b| ApiError::from_value(resp.status, resp.request_id(), b))
+                    .unwrap_or_else(|| ApiError {
+                        status: resp.status,
+                        code: format!("Operation{s}"),
+                        message: format!("the operation ended {s} without an error body"),
+                        target: None,
+                        details: Vec::new(),
+                        request_id: resp.request_id(),
+                    });
+                Err(ArmError::Operation {
+                    state: s.to_string(),
+                    error: Box::new(error),
+                    url: op.poll_url.clone(),
+                })
+            }
+            Some((_, Some(true))) if is_status_resource => Ok(Poll::Done(None)),
+            _ if body.is_some() => Ok(Poll::Done(Some(resp))),
+            _ => Ok(Poll::Done(None)),
+        }
+    }
+}
+
+fn poll_error_is_transient(e: &ArmError) -> bool {
+    match e {
+        ArmError::Transport { .. } => true,
+        ArmError::Api(api) => api.status >= 500,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_bare_urls_are_accepted() {
+        let op = PendingOperation {
+            poll_url: "https://management.azure.com/op/1".into(),
+            final_url: Some("https://management.azure.com/r".into()),
+        };
+        assert_eq!(PendingOperation::from_token(&op.to_token()), op);
+        let bare = PendingOperation::from_token("https://management.azure.com/op/2");
+        assert_eq!(bare.poll_url, "https://management.azure.com/op/2");
+        assert_eq!(bare.final_url, None);
+    }
+
+    #[test]
+    fn terminal_states_are_case_insensitive() {
+        assert_eq!(terminal("Succeeded"), Some(true));
+        assert_eq!(terminal("FAILED"), Some(false));
+        assert_eq!(terminal("Canceled"), Some(false));
+        assert_eq!(terminal("InProgress"), None);
+        assert_eq!(terminal("Updating"), None);
+    }
+}

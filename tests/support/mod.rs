@@ -1,0 +1,3 @@
+//! Helpers shared by the ARM integration tests and bench.
+
+pub mod sim;
