@@ -161,7 +161,7 @@ impl Sim {
             let ctx = PutCtx { world: w, config: &self.config, id: &rid, old: old.as_ref(), now: self.clock.now() };
             rules::prepare_put(&ctx, body)?
         } else {
-            if let Some(p) = body["properties"].as_object_mut() {
+            if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.insert("provisioningState".into(), json!("Succeeded"));
             }
             rules::Prepared { body: std::mem::take(&mut body), ..Default::default() }

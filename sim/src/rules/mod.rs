@@ -173,7 +173,7 @@ fn prop_array<'a>(body: &'a Value, name: &str) -> &'a [Value] {
 
 /// Gives every named item of `properties.<name>` its ID under `parent_id` and a provisioningState.
 fn name_children(body: &mut Value, parent_id: &str, name: &str, child_type: &str) -> Result<(), ArmError> {
-    let Some(items) = body["properties"][name].as_array_mut() else {
+    let Some(items) = body.get_mut("properties").and_then(|p| p.get_mut(name)).and_then(Value::as_array_mut) else {
         return Ok(());
     };
     for item in items.iter_mut() {

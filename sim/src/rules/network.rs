@@ -101,7 +101,7 @@ fn validate_subnet(
         }
     }
     name_children(&mut body, subnet_id, "delegations", "delegations")?;
-    if let Some(ds) = body["properties"]["delegations"].as_array_mut() {
+    if let Some(ds) = body.pointer_mut("/properties/delegations").and_then(Value::as_array_mut) {
         for d in ds {
             if d["properties"]["serviceName"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(ACI_DELEGATION)) {
                 d["properties"]["actions"] = json!(["Microsoft.Network/virtualNetworks/subnets/action"]);
@@ -495,7 +495,7 @@ pub fn render_nic(world: &World, r: &Resource, body: &mut Value) {
         props(body).insert("virtualMachine".into(), json!({ "id": vm }));
     }
     let state = r.provisioning_state().to_string();
-    if let Some(configs) = body["properties"]["ipConfigurations"].as_array_mut() {
+    if let Some(configs) = body.pointer_mut("/properties/ipConfigurations").and_then(Value::as_array_mut) {
         for c in configs {
             c["properties"]["provisioningState"] = json!(state);
         }
@@ -647,9 +647,9 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
             }
         }
     }
-    if let Some(pools) = body["properties"]["backendAddressPools"].as_array_mut() {
+    if let Some(pools) = body.pointer_mut("/properties/backendAddressPools").and_then(Value::as_array_mut) {
         for pool in pools {
-            if let Some(p) = pool["properties"].as_object_mut() {
+            if let Some(p) = pool.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("backendIPConfigurations");
             }
         }
@@ -672,7 +672,7 @@ pub fn lb_references(r: &Resource) -> Vec<OutRef> {
 }
 
 pub fn render_load_balancer(world: &World, body: &mut Value) {
-    if let Some(pools) = body["properties"]["backendAddressPools"].as_array_mut() {
+    if let Some(pools) = body.pointer_mut("/properties/backendAddressPools").and_then(Value::as_array_mut) {
         for pool in pools {
             let pool_key = pool["id"].as_str().map(key).unwrap_or_default();
             let members: Vec<Value> = world
