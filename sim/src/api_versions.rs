@@ -25,19 +25,58 @@ pub struct Served {
 
 /// Every resource type the simulator implements.
 pub const SERVED: &[Served] = &[
-    Served { resource_type: "Microsoft.Resources/resourceGroups", api_version: RESOURCES },
-    Served { resource_type: "Microsoft.Compute/availabilitySets", api_version: COMPUTE },
-    Served { resource_type: "Microsoft.Compute/virtualMachines", api_version: COMPUTE },
-    Served { resource_type: "Microsoft.Compute/disks", api_version: COMPUTE },
-    Served { resource_type: "Microsoft.Network/networkInterfaces", api_version: NETWORK },
-    Served { resource_type: "Microsoft.Network/publicIPAddresses", api_version: NETWORK },
-    Served { resource_type: "Microsoft.Network/loadBalancers", api_version: NETWORK },
-    Served { resource_type: "Microsoft.Network/virtualNetworks", api_version: NETWORK },
-    Served { resource_type: "Microsoft.Network/virtualNetworks/subnets", api_version: NETWORK },
-    Served { resource_type: "Microsoft.Network/dnsZones", api_version: DNS },
-    Served { resource_type: "Microsoft.Network/dnsZones/A", api_version: DNS },
-    Served { resource_type: "Microsoft.Authorization/roleAssignments", api_version: AUTHORIZATION },
-    Served { resource_type: "Microsoft.ContainerService/managedClusters", api_version: CONTAINER_SERVICE },
+    Served {
+        resource_type: "Microsoft.Resources/resourceGroups",
+        api_version: RESOURCES,
+    },
+    Served {
+        resource_type: "Microsoft.Compute/availabilitySets",
+        api_version: COMPUTE,
+    },
+    Served {
+        resource_type: "Microsoft.Compute/virtualMachines",
+        api_version: COMPUTE,
+    },
+    Served {
+        resource_type: "Microsoft.Compute/disks",
+        api_version: COMPUTE,
+    },
+    Served {
+        resource_type: "Microsoft.Network/networkInterfaces",
+        api_version: NETWORK,
+    },
+    Served {
+        resource_type: "Microsoft.Network/publicIPAddresses",
+        api_version: NETWORK,
+    },
+    Served {
+        resource_type: "Microsoft.Network/loadBalancers",
+        api_version: NETWORK,
+    },
+    Served {
+        resource_type: "Microsoft.Network/virtualNetworks",
+        api_version: NETWORK,
+    },
+    Served {
+        resource_type: "Microsoft.Network/virtualNetworks/subnets",
+        api_version: NETWORK,
+    },
+    Served {
+        resource_type: "Microsoft.Network/dnsZones",
+        api_version: DNS,
+    },
+    Served {
+        resource_type: "Microsoft.Network/dnsZones/A",
+        api_version: DNS,
+    },
+    Served {
+        resource_type: "Microsoft.Authorization/roleAssignments",
+        api_version: AUTHORIZATION,
+    },
+    Served {
+        resource_type: "Microsoft.ContainerService/managedClusters",
+        api_version: CONTAINER_SERVICE,
+    },
 ];
 
 /// Finds the served type, matching case-insensitively as ARM does. Returns the canonical spelling.
@@ -66,7 +105,11 @@ pub fn for_namespace(namespace: &str) -> Option<&'static str> {
 /// ARM answers a missing parameter with `MissingApiVersionParameter`, a malformed one with
 /// `InvalidApiVersionParameter` and a well-formed one the provider does not register with `NoRegisteredProviderFound`,
 /// each listing the supported versions.
-pub fn check(requested: Option<&str>, resource_type: &str, supported: &str) -> Result<(), ArmError> {
+pub fn check(
+    requested: Option<&str>,
+    resource_type: &str,
+    supported: &str,
+) -> Result<(), ArmError> {
     let Some(requested) = requested else {
         return Err(ArmError::bad_request(
             "MissingApiVersionParameter",
@@ -90,7 +133,10 @@ pub fn check(requested: Option<&str>, resource_type: &str, supported: &str) -> R
             ),
         ));
     }
-    let leaf = resource_type.split_once('/').map(|(_, t)| t).unwrap_or(resource_type);
+    let leaf = resource_type
+        .split_once('/')
+        .map(|(_, t)| t)
+        .unwrap_or(resource_type);
     let namespace = resource_type.split('/').next().unwrap_or(resource_type);
     Err(ArmError::bad_request(
         "NoRegisteredProviderFound",
@@ -106,7 +152,12 @@ mod tests {
 
     #[test]
     fn refusals_name_the_supported_version() {
-        let e = check(Some("2019-01-01"), "Microsoft.Compute/virtualMachines", COMPUTE).unwrap_err();
+        let e = check(
+            Some("2019-01-01"),
+            "Microsoft.Compute/virtualMachines",
+            COMPUTE,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "NoRegisteredProviderFound");
         assert!(e.message.contains(COMPUTE));
         let e = check(Some("latest"), "Microsoft.Compute/virtualMachines", COMPUTE).unwrap_err();

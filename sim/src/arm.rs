@@ -13,23 +13,43 @@ use serde_json::{json, Value};
 /// Types that carry no location of their own.
 fn untracked(resource_type: &str) -> bool {
     let t = resource_type.to_ascii_lowercase();
-    t.matches('/').count() > 1 || t == "microsoft.authorization/roleassignments" || t == "microsoft.network/dnszones"
+    t.matches('/').count() > 1
+        || t == "microsoft.authorization/roleassignments"
+        || t == "microsoft.network/dnszones"
 }
 
 /// Sets the members ARM owns (id, name, type, normalised location) on a PUT body.
-pub fn normalise(rid: &ResourceId, resource_type: &str, body: Value, old: Option<&Resource>) -> Result<Value, ArmError> {
+pub fn normalise(
+    rid: &ResourceId,
+    resource_type: &str,
+    body: Value,
+    old: Option<&Resource>,
+) -> Result<Value, ArmError> {
     let mut body = match body {
         Value::Object(m) => Value::Object(m),
-        _ => return Err(ArmError::invalid_body("The request content must be a JSON object.")),
+        _ => {
+            return Err(ArmError::invalid_body(
+                "The request content must be a JSON object.",
+            ))
+        }
     };
     body["id"] = json!(old.map(|o| o.id.as_str()).unwrap_or(&rid.id));
-    body["name"] = json!(old.and_then(|o| o.body["name"].as_str()).unwrap_or(&rid.name));
+    body["name"] = json!(old
+        .and_then(|o| o.body["name"].as_str())
+        .unwrap_or(&rid.name));
     body["type"] = json!(resource_type);
     if !untracked(resource_type) {
         let Some(loc) = body["location"].as_str() else {
-            return Err(ArmError::bad_request("LocationRequired", "The location property is required for this definition."));
+            return Err(ArmError::bad_request(
+                "LocationRequired",
+                "The location property is required for this definition.",
+            ));
         };
-        let loc: String = loc.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let loc: String = loc
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         if let Some(old) = old {
             let was = old.body["location"].as_str().unwrap_or("");
             if !was.is_empty() && was != loc {
@@ -56,7 +76,13 @@ fn preconditions(req: &Request, existing: Option<&Resource>) -> Result<(), ArmEr
     if let Some(want) = req.header("if-match") {
         let ok = match existing {
             None => false,
-            Some(r) => want.trim() == "*" || want.split(',').any(|w| w.trim() == r.etag || w.trim().trim_start_matches("W/") == r.etag.trim_start_matches("W/")),
+            Some(r) => {
+                want.trim() == "*"
+                    || want.split(',').any(|w| {
+                        w.trim() == r.etag
+                            || w.trim().trim_start_matches("W/") == r.etag.trim_start_matches("W/")
+                    })
+            }
         };
         if !ok {
             return Err(ArmError::precondition_failed());
@@ -71,7 +97,10 @@ fn preconditions(req: &Request, existing: Option<&Resource>) -> Result<(), ArmEr
 }
 
 fn busy(resource: &Resource, op: Option<&Operation>, sim: &Sim) -> ArmError {
-    let network = resource.resource_type.to_ascii_lowercase().starts_with("microsoft.network/");
+    let network = resource
+        .resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.network/");
     let op_name = match op.map(|o| o.kind) {
         Some(OpKind::Delete) => "Delete",
         _ => "Put",
@@ -99,7 +128,10 @@ fn busy(resource: &Resource, op: Option<&Operation>, sim: &Sim) -> ArmError {
 fn operation_urls(sim: &Sim, op: &Operation) -> (String, String) {
     let version = api_versions::for_namespace(&op.namespace).unwrap_or(api_versions::RESOURCES);
     let sub = op.resource_id.split('/').nth(2).unwrap_or("");
-    let base = format!("{}/subscriptions/{sub}/providers/{}/locations/{}", sim.base_url, op.namespace, op.location);
+    let base = format!(
+        "{}/subscriptions/{sub}/providers/{}/locations/{}",
+        sim.base_url, op.namespace, op.location
+    );
     (
         format!("{base}/operations/{}?api-version={version}", op.id),
         format!("{base}/operationResults/{}?api-version={version}", op.id),
@@ -115,13 +147,22 @@ fn poll_after(sim: &Sim, op: &Operation) -> f64 {
 /// Handles a request under `/subscriptions/`. `outcome` is an injected ending for the operation it starts.
 pub fn handle(sim: &Sim, req: &Request, target: &Target, outcome: Option<Outcome>) -> Reply {
     let result = match target {
-        Target::Collection { parent, resource_type, .. } => list(sim, req, parent, resource_type),
+        Target::Collection {
+            parent,
+            resource_type,
+            ..
+        } => list(sim, req, parent, resource_type),
         Target::Resource(rid) => resource(sim, req, rid, outcome),
     };
     result.unwrap_or_else(|e| Reply::error(&e))
 }
 
-fn resource(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>) -> Result<Reply, ArmError> {
+fn resource(
+    sim: &Sim,
+    req: &Request,
+    rid: &ResourceId,
+    outcome: Option<Outcome>,
+) -> Result<Reply, ArmError> {
     let t = rid.resource_type.to_ascii_lowercase();
     if t.ends_with("/locations/operations") || t.ends_with("/locations/operationresults") {
         return operation(sim, req, rid, t.ends_with("operationresults"));
@@ -129,19 +170,31 @@ fn resource(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>
     let Some(served) = api_versions::served(&rid.resource_type) else {
         return embedded(sim, req, rid);
     };
-    api_versions::check(req.query("api-version"), served.resource_type, served.api_version)?;
+    api_versions::check(
+        req.query("api-version"),
+        served.resource_type,
+        served.api_version,
+    )?;
     match req.method.as_str() {
         "GET" | "HEAD" => get(sim, req, rid),
         "PUT" => put(sim, req, rid, served.resource_type, outcome),
         "PATCH" => patch(sim, req, rid),
         "DELETE" => delete(sim, req, rid, outcome),
-        m => Err(ArmError::new(405, "MethodNotAllowed", format!("The requested method '{m}' is not allowed on {}.", rid.id))),
+        m => Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("The requested method '{m}' is not allowed on {}.", rid.id),
+        )),
     }
 }
 
 fn missing(rid: &ResourceId) -> ArmError {
     if rid.resource_type == RESOURCE_GROUP_TYPE {
-        ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{}' could not be found.", rid.name))
+        ArmError::new(
+            404,
+            "ResourceGroupNotFound",
+            format!("Resource group '{}' could not be found.", rid.name),
+        )
     } else {
         let short = rid.resource_type.clone();
         ArmError::not_found(&short, &rid.name, rid.resource_group.as_deref())
@@ -161,7 +214,13 @@ fn get(sim: &Sim, req: &Request, rid: &ResourceId) -> Result<Reply, ArmError> {
     Ok(etag_reply(Reply::json(200, &body), &r.etag))
 }
 
-fn put(sim: &Sim, req: &Request, rid: &ResourceId, resource_type: &str, outcome: Option<Outcome>) -> Result<Reply, ArmError> {
+fn put(
+    sim: &Sim,
+    req: &Request,
+    rid: &ResourceId,
+    resource_type: &str,
+    outcome: Option<Outcome>,
+) -> Result<Reply, ArmError> {
     let body = req.json()?;
     sim.settle();
     let now = sim.clock.now();
@@ -176,19 +235,42 @@ fn put(sim: &Sim, req: &Request, rid: &ResourceId, resource_type: &str, outcome:
     }
     check_container(&w, rid)?;
     let body = normalise(rid, resource_type, body, old.as_ref())?;
-    let ctx = PutCtx { world: &w, config: &sim.config, id: rid, old: old.as_ref(), now };
+    let ctx = PutCtx {
+        world: &w,
+        config: &sim.config,
+        id: rid,
+        old: old.as_ref(),
+        now,
+    };
     let mut prepared = rules::prepare_put(&ctx, body)?;
-    let kind = if old.is_some() { OpKind::Update } else { OpKind::Create };
+    let kind = if old.is_some() {
+        OpKind::Update
+    } else {
+        OpKind::Create
+    };
     let latency = lro::latency(resource_type, kind);
     let asynchronous = latency > 0.0 || outcome.is_some();
     let role = resource_type.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments");
     if !role {
-        let state = if asynchronous { lro::transient_state(resource_type, kind) } else { "Succeeded" };
+        let state = if asynchronous {
+            lro::transient_state(resource_type, kind)
+        } else {
+            "Succeeded"
+        };
         prepared.body["properties"]["provisioningState"] = json!(state);
     }
     let etag = new_etag(resource_type);
-    let id = old.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| rid.id.clone());
-    w.put(Resource { id: id.clone(), resource_type: resource_type.to_string(), body: prepared.body, etag: etag.clone(), pending: None });
+    let id = old
+        .as_ref()
+        .map(|o| o.id.clone())
+        .unwrap_or_else(|| rid.id.clone());
+    w.put(Resource {
+        id: id.clone(),
+        resource_type: resource_type.to_string(),
+        body: prepared.body,
+        etag: etag.clone(),
+        pending: None,
+    });
     for r in prepared.upserts {
         w.put(r);
     }
@@ -206,7 +288,10 @@ fn put(sim: &Sim, req: &Request, rid: &ResourceId, resource_type: &str, outcome:
         sim.note_due(&w);
         extra.push(("Retry-After".to_string(), (wait.ceil() as u64).to_string()));
     }
-    let rendered = w.get(&key).map(|r| rules::render(&w, r)).unwrap_or(Value::Null);
+    let rendered = w
+        .get(&key)
+        .map(|r| rules::render(&w, r))
+        .unwrap_or(Value::Null);
     drop(w);
     sim.mark_dirty();
     let mut reply = etag_reply(Reply::json(status, &rendered), &etag);
@@ -222,16 +307,32 @@ fn location_of(w: &World, rid: &ResourceId, id: &str) -> String {
         .or_else(|| {
             rid.resource_group
                 .as_ref()
-                .and_then(|rg| w.get(&crate::ids::resource_group_id(&rid.subscription, rg).to_ascii_lowercase()))
+                .and_then(|rg| {
+                    w.get(
+                        &crate::ids::resource_group_id(&rid.subscription, rg).to_ascii_lowercase(),
+                    )
+                })
                 .and_then(|r| r.body["location"].as_str())
         })
         .unwrap_or("global")
         .to_string()
 }
 
-fn new_operation(w: &World, rid: &ResourceId, id: &str, kind: OpKind, now: f64, latency: f64, outcome: Option<Outcome>) -> Operation {
+fn new_operation(
+    w: &World,
+    rid: &ResourceId,
+    id: &str,
+    kind: OpKind,
+    now: f64,
+    latency: f64,
+    outcome: Option<Outcome>,
+) -> Operation {
     let outcome = outcome.unwrap_or(Outcome::Succeeded);
-    let due = if outcome == Outcome::Never { f64::INFINITY } else { now + latency };
+    let due = if outcome == Outcome::Never {
+        f64::INFINITY
+    } else {
+        now + latency
+    };
     Operation {
         id: crate::entropy::guid(),
         resource_key: id.to_ascii_lowercase(),
@@ -253,7 +354,11 @@ fn check_container(w: &World, rid: &ResourceId) -> Result<(), ArmError> {
             let rg_key = crate::ids::resource_group_id(&rid.subscription, rg).to_ascii_lowercase();
             match w.get(&rg_key) {
                 None => {
-                    return Err(ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
+                    return Err(ArmError::new(
+                        404,
+                        "ResourceGroupNotFound",
+                        format!("Resource group '{rg}' could not be found."),
+                    ));
                 }
                 Some(g) if g.provisioning_state() == "Deleting" => {
                     return Err(ArmError::conflict("ResourceGroupBeingDeleted", format!("The resource group '{rg}' is in deprovisioning state and cannot perform this operation.")));
@@ -288,13 +393,21 @@ fn patch(sim: &Sim, req: &Request, rid: &ResourceId) -> Result<Reply, ArmError> 
     r.etag = new_etag(&r.resource_type);
     let etag = r.etag.clone();
     w.put(r);
-    let rendered = w.get(&key).map(|r| rules::render(&w, r)).unwrap_or(Value::Null);
+    let rendered = w
+        .get(&key)
+        .map(|r| rules::render(&w, r))
+        .unwrap_or(Value::Null);
     drop(w);
     sim.mark_dirty();
     Ok(etag_reply(Reply::json(200, &rendered), &etag))
 }
 
-fn delete(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>) -> Result<Reply, ArmError> {
+fn delete(
+    sim: &Sim,
+    req: &Request,
+    rid: &ResourceId,
+    outcome: Option<Outcome>,
+) -> Result<Reply, ArmError> {
     sim.settle();
     let now = sim.clock.now();
     let mut w = sim.world_mut();
@@ -308,7 +421,10 @@ fn delete(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>) 
         if let Some(op) = op.clone().filter(|o| o.kind == OpKind::Delete) {
             let (status_url, location) = operation_urls(sim, &op);
             let wait = poll_after(sim, &op);
-            return Ok(Reply::empty(202).header("Location", location).header("Azure-AsyncOperation", status_url).header("Retry-After", (wait.ceil() as u64).to_string()));
+            return Ok(Reply::empty(202)
+                .header("Location", location)
+                .header("Azure-AsyncOperation", status_url)
+                .header("Retry-After", (wait.ceil() as u64).to_string()));
         }
         return Err(busy(&r, op.as_ref(), sim));
     }
@@ -320,7 +436,15 @@ fn delete(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>) 
         sim.mark_dirty();
         return Ok(Reply::empty(200));
     }
-    let op = new_operation(&w, rid, &r.id, OpKind::Delete, now, latency.max(1.0), outcome);
+    let op = new_operation(
+        &w,
+        rid,
+        &r.id,
+        OpKind::Delete,
+        now,
+        latency.max(1.0),
+        outcome,
+    );
     let mut deleting = r.clone();
     deleting.body["properties"]["provisioningState"] = json!("Deleting");
     w.put(deleting);
@@ -338,27 +462,49 @@ fn delete(sim: &Sim, req: &Request, rid: &ResourceId, outcome: Option<Outcome>) 
 
 fn operation(sim: &Sim, req: &Request, rid: &ResourceId, results: bool) -> Result<Reply, ArmError> {
     if req.method != "GET" {
-        return Err(ArmError::new(405, "MethodNotAllowed", "Operations can only be read."));
+        return Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            "Operations can only be read.",
+        ));
     }
     let namespace = rid.namespace();
-    let version = api_versions::for_namespace(namespace)
-        .ok_or_else(|| ArmError::bad_request("InvalidResourceNamespace", format!("The resource namespace '{namespace}' is invalid.")))?;
-    api_versions::check(req.query("api-version"), &format!("{namespace}/operations"), version)?;
+    let version = api_versions::for_namespace(namespace).ok_or_else(|| {
+        ArmError::bad_request(
+            "InvalidResourceNamespace",
+            format!("The resource namespace '{namespace}' is invalid."),
+        )
+    })?;
+    api_versions::check(
+        req.query("api-version"),
+        &format!("{namespace}/operations"),
+        version,
+    )?;
     sim.settle();
     let w = sim.world();
     let Some(op) = w.ops.get(&rid.name) else {
-        return Err(ArmError::new(404, "OperationNotFound", format!("The operation '{}' could not be found.", rid.name)));
+        return Err(ArmError::new(
+            404,
+            "OperationNotFound",
+            format!("The operation '{}' could not be found.", rid.name),
+        ));
     };
     if !results {
         let mut reply = Reply::json(200, &op.document());
         if op.status() == "InProgress" {
-            reply = reply.header("Retry-After", (poll_after(sim, op).ceil() as u64).to_string());
+            reply = reply.header(
+                "Retry-After",
+                (poll_after(sim, op).ceil() as u64).to_string(),
+            );
         }
         return Ok(reply);
     }
     if op.status() == "InProgress" {
         let (_, location) = operation_urls(sim, op);
-        return Ok(Reply::empty(202).header("Location", location).header("Retry-After", (poll_after(sim, op).ceil() as u64).to_string()));
+        return Ok(Reply::empty(202).header("Location", location).header(
+            "Retry-After",
+            (poll_after(sim, op).ceil() as u64).to_string(),
+        ));
     }
     if let Some(e) = op.terminal_error() {
         return Err(e);
@@ -374,47 +520,85 @@ fn operation(sim: &Sim, req: &Request, rid: &ResourceId, results: bool) -> Resul
 
 /// `GET` of a sub-resource kept inside its parent's body (a load balancer's backend pool, a NIC's IP configuration).
 fn embedded(sim: &Sim, req: &Request, rid: &ResourceId) -> Result<Reply, ArmError> {
-    let parent_type = rid.resource_type.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    let parent_type = rid
+        .resource_type
+        .rsplit_once('/')
+        .map(|(p, _)| p)
+        .unwrap_or("");
     let property = rules::embedded_child(parent_type, rid.leaf_type());
-    let (Some(property), Some(parent_served)) = (property, api_versions::served(parent_type)) else {
+    let (Some(property), Some(parent_served)) = (property, api_versions::served(parent_type))
+    else {
         return Err(ArmError::bad_request(
             "InvalidResourceType",
             format!("The resource type '{}' could not be found in the namespace '{}' for api version '{}'.", rid.resource_type.split_once('/').map(|(_, t)| t).unwrap_or(""), rid.namespace(), req.query("api-version").unwrap_or("")),
         ));
     };
-    api_versions::check(req.query("api-version"), &rid.resource_type, parent_served.api_version)?;
+    api_versions::check(
+        req.query("api-version"),
+        &rid.resource_type,
+        parent_served.api_version,
+    )?;
     if req.method != "GET" {
         return Err(ArmError::new(405, "MethodNotAllowed", format!("The simulator serves {} only as part of its parent resource; change it with a PUT of the parent.", rid.resource_type)));
     }
     sim.settle();
     let w = sim.world();
     let parent_id = rid.parent_id().unwrap_or_default();
-    let parent = w.get(&parent_id.to_ascii_lowercase()).ok_or_else(|| missing(rid))?;
+    let parent = w
+        .get(&parent_id.to_ascii_lowercase())
+        .ok_or_else(|| missing(rid))?;
     let body = rules::render(&w, parent);
     body["properties"][property]
         .as_array()
-        .and_then(|items| items.iter().find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&rid.name))))
+        .and_then(|items| {
+            items.iter().find(|i| {
+                i["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&rid.name))
+            })
+        })
         .map(|item| Reply::json(200, item))
         .ok_or_else(|| ArmError::new(404, "NotFound", format!("Resource {} not found.", rid.id)))
 }
 
 fn list(sim: &Sim, req: &Request, parent: &str, resource_type: &str) -> Result<Reply, ArmError> {
     let Some(served) = api_versions::served(resource_type) else {
-        return Err(ArmError::bad_request("InvalidResourceType", format!("The resource type '{resource_type}' could not be found.")));
+        return Err(ArmError::bad_request(
+            "InvalidResourceType",
+            format!("The resource type '{resource_type}' could not be found."),
+        ));
     };
-    api_versions::check(req.query("api-version"), served.resource_type, served.api_version)?;
+    api_versions::check(
+        req.query("api-version"),
+        served.resource_type,
+        served.api_version,
+    )?;
     if req.method != "GET" {
-        return Err(ArmError::new(405, "MethodNotAllowed", "Collections can only be listed."));
+        return Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            "Collections can only be listed.",
+        ));
     }
-    let skip: usize = req.query("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let skip: usize = req
+        .query("$skiptoken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let page = sim.config.page_size;
     sim.settle();
     let w = sim.world();
     let parent_key = parent.to_ascii_lowercase();
     let type_lower = served.resource_type.to_ascii_lowercase();
-    if parent_key.contains("/resourcegroups/") && !parent_key.contains("/providers/") && w.get(&parent_key).is_none() {
+    if parent_key.contains("/resourcegroups/")
+        && !parent_key.contains("/providers/")
+        && w.get(&parent_key).is_none()
+    {
         let rg = parent.rsplit('/').next().unwrap_or("");
-        return Err(ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
+        return Err(ArmError::new(
+            404,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        ));
     }
     let mut matched = w.children(&parent_key, &type_lower);
     let mut items: Vec<Value> = Vec::new();
@@ -432,7 +616,12 @@ fn list(sim: &Sim, req: &Request, parent: &str, resource_type: &str) -> Result<R
     let mut body = json!({ "value": items });
     if more {
         let version = served.api_version;
-        body["nextLink"] = json!(format!("{}{}?api-version={version}&$skiptoken={}", sim.base_url, req.path, skip + page));
+        body["nextLink"] = json!(format!(
+            "{}{}?api-version={version}&$skiptoken={}",
+            sim.base_url,
+            req.path,
+            skip + page
+        ));
     }
     Ok(Reply::json(200, &body))
 }

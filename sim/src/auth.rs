@@ -58,7 +58,13 @@ impl Issuer<'_> {
             return e;
         }
         let Some(scope) = form.get("scope") else {
-            return aad_error(400, "invalid_request", 90014, "The required field 'scope' is missing from the credential.", &ts);
+            return aad_error(
+                400,
+                "invalid_request",
+                90014,
+                "The required field 'scope' is missing from the credential.",
+                &ts,
+            );
         };
         if !scope.split(' ').all(|s| s.ends_with("/.default")) {
             return aad_error(
@@ -133,7 +139,8 @@ impl Issuer<'_> {
             }
             return None;
         }
-        if form.get("client_secret").map(String::as_str) != Some(self.config.client_secret.as_str()) {
+        if form.get("client_secret").map(String::as_str) != Some(self.config.client_secret.as_str())
+        {
             return Some(aad_error(
                 401,
                 "invalid_client",
@@ -147,7 +154,9 @@ impl Issuer<'_> {
 
     /// Real seconds until expiry, as a client's clock measures them.
     fn expires_in(&self) -> u64 {
-        (self.config.token_lifetime / self.config.time_scale).floor().max(1.0) as u64
+        (self.config.token_lifetime / self.config.time_scale)
+            .floor()
+            .max(1.0) as u64
     }
 
     fn mint(&self) -> String {
@@ -199,7 +208,12 @@ pub struct Unauthenticated {
 }
 
 /// Checks the `Authorization` header of an ARM call.
-pub fn check_bearer(header: Option<&str>, secret: &str, tenant: &str, now: f64) -> Result<(), Unauthenticated> {
+pub fn check_bearer(
+    header: Option<&str>,
+    secret: &str,
+    tenant: &str,
+    now: f64,
+) -> Result<(), Unauthenticated> {
     let Some(header) = header else {
         return Err(Unauthenticated {
             code: "AuthenticationFailed",
@@ -231,7 +245,10 @@ pub fn check_bearer(header: Option<&str>, secret: &str, tenant: &str, now: f64) 
         .nth(1)
         .and_then(decode_json)
         .ok_or_else(|| invalid("payload is not JSON"))?;
-    if !payload["tid"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(tenant)) {
+    if !payload["tid"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
+    {
         return Err(Unauthenticated {
             code: "InvalidAuthenticationTokenTenant",
             message: "The access token is from the wrong issuer. It must match the tenant associated with this subscription.".into(),
@@ -308,13 +325,20 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn issued_tokens_pass_until_they_expire() {
         let config = Config::default();
-        let issuer = Issuer { config: &config, secret: "k", now: 1000.0 };
+        let issuer = Issuer {
+            config: &config,
+            secret: "k",
+            now: 1000.0,
+        };
         let (status, body) = issuer.token_v2(
             &config.tenant,
             &form(&[
@@ -326,16 +350,33 @@ mod tests {
         );
         assert_eq!(status, 200, "{body}");
         let bearer = format!("Bearer {}", body["access_token"].as_str().expect("token"));
-        assert_eq!(check_bearer(Some(&bearer), "k", &config.tenant, 1001.0), Ok(()));
-        let expired = check_bearer(Some(&bearer), "k", &config.tenant, 1000.0 + config.token_lifetime);
+        assert_eq!(
+            check_bearer(Some(&bearer), "k", &config.tenant, 1001.0),
+            Ok(())
+        );
+        let expired = check_bearer(
+            Some(&bearer),
+            "k",
+            &config.tenant,
+            1000.0 + config.token_lifetime,
+        );
         assert_eq!(expired.unwrap_err().code, "ExpiredAuthenticationToken");
-        assert_eq!(check_bearer(Some(&bearer), "other", &config.tenant, 1001.0).unwrap_err().code, "InvalidAuthenticationToken");
+        assert_eq!(
+            check_bearer(Some(&bearer), "other", &config.tenant, 1001.0)
+                .unwrap_err()
+                .code,
+            "InvalidAuthenticationToken"
+        );
     }
 
     #[test]
     fn wrong_secret_is_invalid_client() {
         let config = Config::default();
-        let issuer = Issuer { config: &config, secret: "k", now: 0.0 };
+        let issuer = Issuer {
+            config: &config,
+            secret: "k",
+            now: 0.0,
+        };
         let (status, body) = issuer.token_v2(
             &config.tenant,
             &form(&[

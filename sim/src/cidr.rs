@@ -25,9 +25,15 @@ impl Prefix {
         if len > 32 {
             return Err(invalid(String::new()));
         }
-        let p = Prefix { base: u32::from(addr), len };
+        let p = Prefix {
+            base: u32::from(addr),
+            len,
+        };
         if p.base & !p.mask() != 0 {
-            let aligned = Prefix { base: p.base & p.mask(), len };
+            let aligned = Prefix {
+                base: p.base & p.mask(),
+                len,
+            };
             return Err(invalid(format!(
                 " For the given prefix length, the address prefix should be {aligned}."
             )));

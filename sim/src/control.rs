@@ -32,7 +32,11 @@ pub fn handle(sim: &Sim, req: &Request) -> Reply {
         ("PUT", "/_sim/resource") => put_resource(sim, req),
         ("POST", "/_sim/quota") => quota(sim, req),
         ("POST", "/_sim/clock") => clock(sim, req),
-        _ => Reply::error(&ArmError::new(404, "NotFound", format!("No control endpoint {} {}.", req.method, req.path))),
+        _ => Reply::error(&ArmError::new(
+            404,
+            "NotFound",
+            format!("No control endpoint {} {}.", req.method, req.path),
+        )),
     }
 }
 
@@ -91,7 +95,9 @@ fn add_faults(sim: &Sim, req: &Request) -> Reply {
 }
 
 fn target_id(req: &Request) -> Result<String, Reply> {
-    req.query("id").map(str::to_string).ok_or_else(|| bad("give the resource ID as ?id=..."))
+    req.query("id")
+        .map(str::to_string)
+        .ok_or_else(|| bad("give the resource ID as ?id=..."))
 }
 
 /// Deletes a resource (with its children) as someone in the portal would: no rules, no operation, no throttling.
@@ -103,7 +109,11 @@ fn delete_resource(sim: &Sim, req: &Request) -> Reply {
     let mut w = sim.world_mut();
     let key = id.to_ascii_lowercase();
     if w.get(&key).is_none() {
-        return Reply::error(&ArmError::new(404, "ResourceNotFound", format!("{id} does not exist.")));
+        return Reply::error(&ArmError::new(
+            404,
+            "ResourceNotFound",
+            format!("{id} does not exist."),
+        ));
     }
     w.delete_cascade(&key);
     drop(w);
@@ -125,7 +135,10 @@ fn put_resource(sim: &Sim, req: &Request) -> Reply {
     if let Err(e) = sim.put_direct(&mut w, &id, body, false) {
         return Reply::error(&e);
     }
-    let rendered = w.get(&id.to_ascii_lowercase()).map(|r| rules::render(&w, r)).unwrap_or(Value::Null);
+    let rendered = w
+        .get(&id.to_ascii_lowercase())
+        .map(|r| rules::render(&w, r))
+        .unwrap_or(Value::Null);
     drop(w);
     sim.mark_dirty();
     Reply::json(200, &rendered)
@@ -158,5 +171,8 @@ fn clock(sim: &Sim, req: &Request) -> Reply {
     };
     sim.clock.advance(seconds);
     sim.settle();
-    Reply::json(200, &json!({ "simulatedTime": crate::clock::rfc3339(sim.clock.now()) }))
+    Reply::json(
+        200,
+        &json!({ "simulatedTime": crate::clock::rfc3339(sim.clock.now()) }),
+    )
 }

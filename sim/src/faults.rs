@@ -93,7 +93,12 @@ impl Faults {
             (None, None) => None,
         };
         let pattern = source
-            .map(|s| RegexBuilder::new(&s).case_insensitive(true).build().map_err(|e| e.to_string()))
+            .map(|s| {
+                RegexBuilder::new(&s)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
             .transpose()?;
         if let Some(p) = spec.probability {
             if !(0.0..=1.0).contains(&p) {
@@ -105,8 +110,14 @@ impl Faults {
                 return Err("asyncOutcome must be Failed, Canceled or Never".into());
             }
         }
-        if spec.status.is_none() && !spec.drop && spec.latency_ms.is_none() && spec.async_outcome.is_none() {
-            return Err("a rule needs at least one of status, drop, latencyMs, asyncOutcome".into());
+        if spec.status.is_none()
+            && !spec.drop
+            && spec.latency_ms.is_none()
+            && spec.async_outcome.is_none()
+        {
+            return Err(
+                "a rule needs at least one of status, drop, latencyMs, asyncOutcome".into(),
+            );
         }
         self.next_id += 1;
         self.rules.push(Rule {
@@ -138,16 +149,24 @@ impl Faults {
     /// The effect of the first rule that matches and fires.
     pub fn apply(&mut self, method: &str, path: &str) -> Option<Effect> {
         let rule = self.rules.iter_mut().find(|r| {
-            r.spec.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            r.spec
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && r.pattern.as_ref().is_none_or(|p| p.is_match(path))
                 && r.spec.times.is_none_or(|t| r.fired < t)
-                && r.spec.probability.is_none_or(|p| crate::entropy::random_unit() < p)
+                && r.spec
+                    .probability
+                    .is_none_or(|p| crate::entropy::random_unit() < p)
         })?;
         rule.fired += 1;
         let s = &rule.spec;
         let error = s.error.clone();
         let respond = s.status.map(|status| {
-            let code = error.as_ref().map(|e| e.code.clone()).unwrap_or_else(|| "InjectedFault".into());
+            let code = error
+                .as_ref()
+                .map(|e| e.code.clone())
+                .unwrap_or_else(|| "InjectedFault".into());
             let message = error
                 .as_ref()
                 .and_then(|e| e.message.clone())
@@ -158,11 +177,16 @@ impl Faults {
             "Canceled" => Outcome::Canceled,
             "Never" => Outcome::Never,
             _ => Outcome::Failed {
-                code: error.as_ref().map(|e| e.code.clone()).unwrap_or_else(|| "InternalServerError".into()),
+                code: error
+                    .as_ref()
+                    .map(|e| e.code.clone())
+                    .unwrap_or_else(|| "InternalServerError".into()),
                 message: error
                     .as_ref()
                     .and_then(|e| e.message.clone())
-                    .unwrap_or_else(|| "The operation failed (fault injected by the simulator).".into()),
+                    .unwrap_or_else(|| {
+                        "The operation failed (fault injected by the simulator).".into()
+                    }),
             },
         });
         Some(Effect {
@@ -186,10 +210,21 @@ mod tests {
     fn times_limits_how_often_a_rule_fires() {
         let mut f = Faults::default();
         f.add(spec(json!({"method": "PUT", "glob": "/subscriptions/*/resourceGroups/*", "times": 2, "status": 500}))).expect("added");
-        assert!(f.apply("GET", "/subscriptions/s/resourceGroups/rg").is_none());
-        assert_eq!(f.apply("PUT", "/subscriptions/s/resourceGroups/rg").and_then(|e| e.respond).map(|e| e.status), Some(500));
-        assert!(f.apply("PUT", "/subscriptions/s/resourceGroups/rg").is_some());
-        assert!(f.apply("PUT", "/subscriptions/s/resourceGroups/rg").is_none());
+        assert!(f
+            .apply("GET", "/subscriptions/s/resourceGroups/rg")
+            .is_none());
+        assert_eq!(
+            f.apply("PUT", "/subscriptions/s/resourceGroups/rg")
+                .and_then(|e| e.respond)
+                .map(|e| e.status),
+            Some(500)
+        );
+        assert!(f
+            .apply("PUT", "/subscriptions/s/resourceGroups/rg")
+            .is_some());
+        assert!(f
+            .apply("PUT", "/subscriptions/s/resourceGroups/rg")
+            .is_none());
     }
 
     #[test]

@@ -32,8 +32,11 @@ impl Request {
         if self.body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ArmError::invalid_body(format!("The request content was invalid and could not be deserialized: '{e}'.")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ArmError::invalid_body(format!(
+                "The request content was invalid and could not be deserialized: '{e}'."
+            ))
+        })
     }
 }
 
@@ -55,7 +58,11 @@ impl Reply {
     }
 
     pub fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: None }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn error(e: &ArmError) -> Self {

@@ -108,7 +108,8 @@ pub fn parse_target(path: &str) -> Result<Target, ArmError> {
         types.push(rest[i].to_string());
         if i + 1 == rest.len() {
             return Ok(Target::Collection {
-                parent: trimmed[..consumed].to_string(),
+                // A top-level collection lives in its scope; a child collection in its parent resource.
+                parent: trimmed[..if i == 0 { scope_len } else { consumed }].to_string(),
                 resource_type: types.join("/"),
                 subscription,
             });
@@ -136,15 +137,13 @@ fn parse_resource_group_level(
             resource_type: RESOURCE_GROUP_TYPE.to_string(),
             subscription,
         }),
-        4 if segs[2].eq_ignore_ascii_case("resourceGroups") => {
-            Ok(Target::Resource(ResourceId {
-                id: trimmed.to_string(),
-                resource_group: Some(segs[3].to_string()),
-                resource_type: RESOURCE_GROUP_TYPE.to_string(),
-                name: segs[3].to_string(),
-                subscription,
-            }))
-        }
+        4 if segs[2].eq_ignore_ascii_case("resourceGroups") => Ok(Target::Resource(ResourceId {
+            id: trimmed.to_string(),
+            resource_group: Some(segs[3].to_string()),
+            resource_type: RESOURCE_GROUP_TYPE.to_string(),
+            name: segs[3].to_string(),
+            subscription,
+        })),
         _ => Err(malformed(trimmed)),
     }
 }
@@ -178,7 +177,9 @@ mod tests {
         assert_eq!(r.resource_group.as_deref(), Some("rg"));
         assert_eq!(
             r.parent_id().as_deref(),
-            Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v")
+            Some(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+            )
         );
     }
 
@@ -193,8 +194,10 @@ mod tests {
 
     #[test]
     fn collections_name_their_parent() {
-        let t = parse_target("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines")
-            .expect("parses");
+        let t = parse_target(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines",
+        )
+        .expect("parses");
         assert_eq!(
             t,
             Target::Collection {
@@ -204,13 +207,17 @@ mod tests {
             }
         );
         let t = parse_target("/subscriptions/s/resourcegroups").expect("parses");
-        assert!(matches!(t, Target::Collection { resource_type, .. } if resource_type == RESOURCE_GROUP_TYPE));
+        assert!(
+            matches!(t, Target::Collection { resource_type, .. } if resource_type == RESOURCE_GROUP_TYPE)
+        );
     }
 
     #[test]
     fn rejects_malformed_paths() {
         assert!(parse_target("/subscriptions/").is_err());
-        assert!(parse_target("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network").is_err());
+        assert!(
+            parse_target("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network").is_err()
+        );
         assert!(parse_target("/subscriptions/s/foo/bar/baz/qux").is_err());
     }
 }

@@ -16,7 +16,10 @@ pub enum OpKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Succeeded,
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
     Canceled,
     /// Never finishes: the status stays InProgress.
     Never,
@@ -75,8 +78,13 @@ impl Operation {
     /// The error a Location poll answers with once the operation has failed or been canceled.
     pub fn terminal_error(&self) -> Option<ArmError> {
         match (&self.finished, &self.outcome) {
-            (Some(_), Outcome::Failed { code, message }) => Some(ArmError::new(500, code, message.clone())),
-            (Some(_), Outcome::Canceled) => Some(ArmError::conflict("OperationCanceled", "The operation was canceled.")),
+            (Some(_), Outcome::Failed { code, message }) => {
+                Some(ArmError::new(500, code, message.clone()))
+            }
+            (Some(_), Outcome::Canceled) => Some(ArmError::conflict(
+                "OperationCanceled",
+                "The operation was canceled.",
+            )),
             _ => None,
         }
     }
@@ -113,7 +121,9 @@ pub fn latency(resource_type: &str, kind: OpKind) -> f64 {
 
 /// The provisioningState a resource shows while an operation runs. The Network RP says `Updating` for creates too.
 pub fn transient_state(resource_type: &str, kind: OpKind) -> &'static str {
-    let network = resource_type.to_ascii_lowercase().starts_with("microsoft.network/");
+    let network = resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.network/");
     match kind {
         OpKind::Delete => "Deleting",
         OpKind::Create if !network => "Creating",

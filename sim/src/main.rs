@@ -21,7 +21,10 @@ async fn main() -> std::process::ExitCode {
         let _ = writeln!(out, "{}", running.base_url);
         let _ = out.flush();
     }
-    eprintln!("largek8s-sim: serving ARM at {} (subscription {})", running.base_url, running.sim.config.subscription);
+    eprintln!(
+        "largek8s-sim: serving ARM at {} (subscription {})",
+        running.base_url, running.sim.config.subscription
+    );
     signals.wait().await;
     eprintln!("largek8s-sim: shutting down");
     running.stop().await;

@@ -11,9 +11,12 @@ use std::time::Duration;
 pub fn load(path: &Path) -> Result<Option<Snapshot>, String> {
     match std::fs::read(path) {
         Ok(bytes) if bytes.is_empty() => Ok(None),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("state file {} is not a simulator snapshot: {e}", path.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            format!(
+                "state file {} is not a simulator snapshot: {e}",
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read state file {}: {e}", path.display())),
     }
@@ -41,7 +44,10 @@ pub async fn run(sim: Arc<Sim>, path: PathBuf) {
             let (s, p) = (sim.clone(), path.clone());
             match tokio::task::spawn_blocking(move || save(&s, &p)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("largek8s-sim: saving state to {} failed: {e}", path.display()),
+                Ok(Err(e)) => eprintln!(
+                    "largek8s-sim: saving state to {} failed: {e}",
+                    path.display()
+                ),
                 Err(e) => eprintln!("largek8s-sim: state saver stopped: {e}"),
             }
         }

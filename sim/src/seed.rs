@@ -23,9 +23,14 @@ pub fn load(config: &Config) -> Result<Vec<(String, Value)>, String> {
         None => Ok(Vec::new()),
         Some(Seed::Demo) => Ok(demo(config)),
         Some(Seed::File(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
-            let entries: Vec<Entry> = serde_json::from_str(&text)
-                .map_err(|e| format!("seed file {} must be a JSON array of {{\"id\", \"body\"}}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+            let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "seed file {} must be a JSON array of {{\"id\", \"body\"}}: {e}",
+                    path.display()
+                )
+            })?;
             Ok(entries.into_iter().map(|e| (e.id, e.body)).collect())
         }
     }
@@ -39,10 +44,18 @@ pub fn demo(config: &Config) -> Vec<(String, Value)> {
     let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/largek8s-vnet");
     let nodes = format!("{vnet}/subnets/nodes");
     let cluster = format!("{rg}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks");
-    let node_rg = format!("/subscriptions/{sub}/resourceGroups/MC_{DEMO_RESOURCE_GROUP}_largek8s-aks_{DEMO_LOCATION}");
+    let node_rg = format!(
+        "/subscriptions/{sub}/resourceGroups/MC_{DEMO_RESOURCE_GROUP}_largek8s-aks_{DEMO_LOCATION}"
+    );
     vec![
-        (rg.clone(), json!({ "location": DEMO_LOCATION, "tags": { "purpose": "largek8s-demo" } })),
-        (node_rg, json!({ "location": DEMO_LOCATION, "managedBy": cluster })),
+        (
+            rg.clone(),
+            json!({ "location": DEMO_LOCATION, "tags": { "purpose": "largek8s-demo" } }),
+        ),
+        (
+            node_rg,
+            json!({ "location": DEMO_LOCATION, "managedBy": cluster }),
+        ),
         (
             vnet.clone(),
             json!({

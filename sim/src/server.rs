@@ -51,7 +51,9 @@ impl std::error::Error for Dropped {}
 
 /// Binds, loads state and seed, and serves until stopped.
 pub async fn start(config: Config) -> Result<Running, String> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = format!("http://{addr}");
     let restored = match &config.state {
@@ -62,12 +64,21 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let sim = Arc::new(Sim::new(config, base_url.clone(), restored, seed)?);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(listener, sim.clone(), stopped));
-    Ok(Running { base_url, sim, stop, task })
+    Ok(Running {
+        base_url,
+        sim,
+        stop,
+        task,
+    })
 }
 
 async fn serve(listener: TcpListener, sim: Arc<Sim>, mut stopped: oneshot::Receiver<()>) {
     let graceful = GracefulShutdown::new();
-    let saver = sim.config.state.clone().map(|p| tokio::spawn(crate::persist::run(sim.clone(), p)));
+    let saver = sim
+        .config
+        .state
+        .clone()
+        .map(|p| tokio::spawn(crate::persist::run(sim.clone(), p)));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -99,7 +110,10 @@ async fn serve(listener: TcpListener, sim: Arc<Sim>, mut stopped: oneshot::Recei
     }
 }
 
-async fn respond(sim: Arc<Sim>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
+async fn respond(
+    sim: Arc<Sim>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -152,7 +166,9 @@ fn finish(reply: Reply, req: &Request) -> hyper::Response<Full<Bytes>> {
         b = b.header("x-ms-client-request-id", id);
     }
     let request_id = crate::entropy::guid();
-    b = b.header("x-ms-request-id", request_id.as_str()).header("x-ms-correlation-request-id", request_id.as_str());
+    b = b
+        .header("x-ms-request-id", request_id.as_str())
+        .header("x-ms-correlation-request-id", request_id.as_str());
     for (k, v) in &reply.headers {
         b = b.header(k.as_str(), v.as_str());
     }
@@ -177,20 +193,35 @@ async fn route(sim: &Arc<Sim>, req: &Request) -> Result<Reply, Dropped> {
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let reply = match (req.method.as_str(), segs.as_slice()) {
-        ("GET", ["metadata", "endpoints"]) => Reply::json(200, &auth::metadata(&sim.base_url, req.query("api-version"))),
+        ("GET", ["metadata", "endpoints"]) => Reply::json(
+            200,
+            &auth::metadata(&sim.base_url, req.query("api-version")),
+        ),
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
             let secret = sim.world().persisted.secret.clone();
-            let issuer = Issuer { config: &sim.config, secret: &secret, now: sim.clock.now() };
+            let issuer = Issuer {
+                config: &sim.config,
+                secret: &secret,
+                now: sim.clock.now(),
+            };
             let (status, body) = issuer.token_v2(tenant, &form(req));
             Reply::json(status, &body)
         }
         ("POST", ["adfs", "oauth2", "token"]) | ("POST", [_, "oauth2", "token"]) => {
             let secret = sim.world().persisted.secret.clone();
-            let issuer = Issuer { config: &sim.config, secret: &secret, now: sim.clock.now() };
+            let issuer = Issuer {
+                config: &sim.config,
+                secret: &secret,
+                now: sim.clock.now(),
+            };
             let (status, body) = issuer.token_adfs(&form(req));
             Reply::json(status, &body)
         }
-        _ => Reply::error(&ArmError::new(404, "NotFound", format!("The simulator serves nothing at {} {path}.", req.method))),
+        _ => Reply::error(&ArmError::new(
+            404,
+            "NotFound",
+            format!("The simulator serves nothing at {} {path}.", req.method),
+        )),
     };
     sim.stats().record(&req.method, "auth", reply.status);
     Ok(reply)
@@ -236,11 +267,21 @@ async fn arm(sim: &Arc<Sim>, req: &Request) -> Result<Reply, Dropped> {
     reply
 }
 
-async fn arm_inner(sim: &Arc<Sim>, req: &Request, target: Result<Target, ArmError>, rtype: &str) -> Result<Reply, Dropped> {
+async fn arm_inner(
+    sim: &Arc<Sim>,
+    req: &Request,
+    target: Result<Target, ArmError>,
+    rtype: &str,
+) -> Result<Reply, Dropped> {
     let now = sim.clock.now();
     let checked = {
         let w = sim.world();
-        auth::check_bearer(req.header("authorization"), &w.persisted.secret, &sim.config.tenant, now)
+        auth::check_bearer(
+            req.header("authorization"),
+            &w.persisted.secret,
+            &sim.config.tenant,
+            now,
+        )
     };
     if let Err(e) = checked {
         return Ok(unauthorized(sim, e.code, &e.message));
@@ -254,7 +295,11 @@ async fn arm_inner(sim: &Arc<Sim>, req: &Request, target: Result<Target, ArmErro
         Target::Collection { subscription, .. } => subscription,
     };
     if !subscription.eq_ignore_ascii_case(&sim.config.subscription) {
-        return Ok(Reply::error(&ArmError::new(404, "SubscriptionNotFound", format!("The subscription '{subscription}' could not be found."))));
+        return Ok(Reply::error(&ArmError::new(
+            404,
+            "SubscriptionNotFound",
+            format!("The subscription '{subscription}' could not be found."),
+        )));
     }
     let effect = {
         let mut faults = sim.faults();
@@ -278,7 +323,13 @@ async fn arm_inner(sim: &Arc<Sim>, req: &Request, target: Result<Target, ArmErro
         outcome = effect.outcome;
     }
     let kind = Kind::of_method(&req.method);
-    let admitted = sim.throttle().admit(sim.clock.now(), kind, rtype, &sim.config.subscription, sim.clock.scale());
+    let admitted = sim.throttle().admit(
+        sim.clock.now(),
+        kind,
+        rtype,
+        &sim.config.subscription,
+        sim.clock.scale(),
+    );
     let headers = match admitted {
         Ok(h) => h,
         Err(refusal) => {

@@ -37,7 +37,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sim {
     /// Builds the simulator from its configuration, a restored snapshot (if any) and the seed.
-    pub fn new(config: Config, base_url: String, restored: Option<Snapshot>, seed: Vec<(String, Value)>) -> Result<Self, String> {
+    pub fn new(
+        config: Config,
+        base_url: String,
+        restored: Option<Snapshot>,
+        seed: Vec<(String, Value)>,
+    ) -> Result<Self, String> {
         let (clock, world, fresh) = match restored {
             Some(s) => {
                 let clock = Clock::starting_at(s.time, config.time_scale);
@@ -80,11 +85,15 @@ impl Sim {
     }
 
     pub fn world(&self) -> RwLockReadGuard<'_, World> {
-        self.world.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.world
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn world_mut(&self) -> RwLockWriteGuard<'_, World> {
-        self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.world
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn throttle(&self) -> MutexGuard<'_, Throttle> {
@@ -139,7 +148,10 @@ impl Sim {
         {
             let mut w = self.world_mut();
             let secret = w.persisted.secret.clone();
-            *w = World::with_persisted(Persisted { secret, ..Persisted::default() });
+            *w = World::with_persisted(Persisted {
+                secret,
+                ..Persisted::default()
+            });
             self.note_due(&w);
         }
         *self.throttle() = Throttle::new(self.config.throttle, self.clock.now());
@@ -150,26 +162,46 @@ impl Sim {
 
     /// Creates or replaces a resource through Azure's rules but without an operation, throttling or faults (seed
     /// data). With `rules == false` (out-of-band edits) the body is stored as given.
-    pub fn put_direct(&self, w: &mut World, id: &str, body: Value, apply_rules: bool) -> Result<(), ArmError> {
+    pub fn put_direct(
+        &self,
+        w: &mut World,
+        id: &str,
+        body: Value,
+        apply_rules: bool,
+    ) -> Result<(), ArmError> {
         let rid = ResourceId::parse(id)?;
         let served = crate::api_versions::served(&rid.resource_type);
-        let resource_type = served.map(|s| s.resource_type.to_string()).unwrap_or(rid.resource_type.clone());
+        let resource_type = served
+            .map(|s| s.resource_type.to_string())
+            .unwrap_or(rid.resource_type.clone());
         let key = rid.key();
         let old = w.get(&key).cloned();
         let mut body = crate::arm::normalise(&rid, &resource_type, body, old.as_ref())?;
         let mut prepared = if apply_rules {
-            let ctx = PutCtx { world: w, config: &self.config, id: &rid, old: old.as_ref(), now: self.clock.now() };
+            let ctx = PutCtx {
+                world: w,
+                config: &self.config,
+                id: &rid,
+                old: old.as_ref(),
+                now: self.clock.now(),
+            };
             rules::prepare_put(&ctx, body)?
         } else {
             if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.insert("provisioningState".into(), json!("Succeeded"));
             }
-            rules::Prepared { body: std::mem::take(&mut body), ..Default::default() }
+            rules::Prepared {
+                body: std::mem::take(&mut body),
+                ..Default::default()
+            }
         };
         if !resource_type.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments") {
             prepared.body["properties"]["provisioningState"] = json!("Succeeded");
         }
-        let id = old.as_ref().map(|o| o.id.clone()).unwrap_or_else(|| rid.id.clone());
+        let id = old
+            .as_ref()
+            .map(|o| o.id.clone())
+            .unwrap_or_else(|| rid.id.clone());
         prepared.body["id"] = json!(id);
         w.put(Resource {
             id,

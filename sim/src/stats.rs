@@ -11,10 +11,14 @@ pub struct Stats {
 
 impl Stats {
     pub fn record(&mut self, method: &str, resource_type: &str, status: u16) {
-        if let Some(n) = self.counts.get_mut(&(method.to_string(), resource_type.to_string(), status)) {
+        if let Some(n) =
+            self.counts
+                .get_mut(&(method.to_string(), resource_type.to_string(), status))
+        {
             *n += 1;
         } else {
-            self.counts.insert((method.to_string(), resource_type.to_string(), status), 1);
+            self.counts
+                .insert((method.to_string(), resource_type.to_string(), status), 1);
         }
     }
 

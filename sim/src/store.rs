@@ -100,10 +100,11 @@ impl World {
 
     /// Sources referring to `target_key` with `kind`.
     pub fn referrers(&self, target_key: &str, kind: RefKind) -> impl Iterator<Item = &str> {
-        self.refs
-            .get(target_key)
-            .into_iter()
-            .flat_map(move |s| s.iter().filter(move |(k, _)| *k == kind).map(|(_, id)| id.as_str()))
+        self.refs.get(target_key).into_iter().flat_map(move |s| {
+            s.iter()
+                .filter(move |(k, _)| *k == kind)
+                .map(|(_, id)| id.as_str())
+        })
     }
 
     pub fn referrer_count(&self, target_key: &str, kind: RefKind) -> usize {
@@ -111,7 +112,11 @@ impl World {
     }
 
     /// Direct children of `parent_key` of the given (lower-cased) full type.
-    pub fn children<'a>(&'a self, parent_key: &str, type_lower: &'a str) -> impl Iterator<Item = &'a Resource> + 'a {
+    pub fn children<'a>(
+        &'a self,
+        parent_key: &str,
+        type_lower: &'a str,
+    ) -> impl Iterator<Item = &'a Resource> + 'a {
         let prefix = format!("{parent_key}/");
         self.resources
             .range(prefix.clone()..)
@@ -185,7 +190,10 @@ impl World {
 
     /// Simulated millisecond at which the next operation completes.
     pub fn next_due_ms(&self) -> u64 {
-        self.queue.peek().map(|Reverse((ms, _))| *ms).unwrap_or(u64::MAX)
+        self.queue
+            .peek()
+            .map(|Reverse((ms, _))| *ms)
+            .unwrap_or(u64::MAX)
     }
 
     /// Completes every operation due by `now`.
@@ -212,7 +220,10 @@ impl World {
         op.finished = Some(now.min(op.due));
         let op = op.clone();
         let key = op.resource_key.clone();
-        let owned = self.resources.get(&key).is_some_and(|r| r.pending.as_deref() == Some(op_id));
+        let owned = self
+            .resources
+            .get(&key)
+            .is_some_and(|r| r.pending.as_deref() == Some(op_id));
         if !owned {
             return;
         }
@@ -284,7 +295,13 @@ impl World {
 
     /// Allocates the lowest free address of a subnet, skipping the five Azure reserves (network, gateway, two DNS,
     /// broadcast).
-    pub fn allocate_ip(&self, subnet_key: &str, prefix: &crate::cidr::Prefix, taken: &BTreeSet<u32>, subnet_id: &str) -> Result<u32, ArmError> {
+    pub fn allocate_ip(
+        &self,
+        subnet_key: &str,
+        prefix: &crate::cidr::Prefix,
+        taken: &BTreeSet<u32>,
+        subnet_id: &str,
+    ) -> Result<u32, ArmError> {
         let used = self.used_ips(subnet_key);
         let size = prefix.size().min(u64::from(u32::MAX)) as u32;
         (4..size.saturating_sub(1))
@@ -311,7 +328,13 @@ pub struct Snapshot {
 
 /// A fresh ETag: weak GUIDs for network resources as the Network RP sends them, plain GUIDs elsewhere.
 pub fn new_etag(resource_type: &str) -> String {
-    if resource_type.to_ascii_lowercase().starts_with("microsoft.network/") && !resource_type.to_ascii_lowercase().starts_with("microsoft.network/dnszones") {
+    if resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.network/")
+        && !resource_type
+            .to_ascii_lowercase()
+            .starts_with("microsoft.network/dnszones")
+    {
         format!("W/\"{}\"", crate::entropy::guid())
     } else {
         format!("\"{}\"", crate::entropy::guid())

@@ -50,8 +50,11 @@ impl Bucket {
 
     /// Simulated seconds until this bucket admits one request, or zero.
     fn wait(&self, now: f64) -> f64 {
-        let blocked = (self.blocked_until - now).max(0.0);
-        let empty = if self.tokens >= 1.0 {
+        // Tolerance for float rounding, so a client that waits exactly the advertised time is admitted.
+        const EPSILON: f64 = 1e-9;
+        let blocked = self.blocked_until - now;
+        let blocked = if blocked > EPSILON { blocked } else { 0.0 };
+        let empty = if self.tokens >= 1.0 - EPSILON {
             0.0
         } else {
             (1.0 - self.tokens) / self.rate
@@ -119,7 +122,12 @@ impl Throttle {
             Bucket::new("subscription-reads", 250.0, 25.0, now),
             Bucket::new("subscription-writes", 200.0, 10.0, now),
             Bucket::new("subscription-deletes", 200.0, 10.0, now),
-            Bucket::new("Microsoft.Network/PutDelete5Min", 1000.0, 1000.0 / 300.0, now),
+            Bucket::new(
+                "Microsoft.Network/PutDelete5Min",
+                1000.0,
+                1000.0 / 300.0,
+                now,
+            ),
             Bucket::new("Microsoft.Compute/PutVM3Min", 1500.0, 500.0 / 60.0, now),
             Bucket::new("Microsoft.Compute/PutVM30Min", 12000.0, 400.0 / 60.0, now),
         ];
@@ -200,9 +208,18 @@ impl Throttle {
         }
         let remaining = |i: usize| (self.buckets[i].tokens.max(0.0).floor() as u64).to_string();
         let mut h = vec![match kind {
-            Kind::Read => ("x-ms-ratelimit-remaining-subscription-reads", remaining(READS)),
-            Kind::Write => ("x-ms-ratelimit-remaining-subscription-writes", remaining(WRITES)),
-            Kind::Delete => ("x-ms-ratelimit-remaining-subscription-deletes", remaining(DELETES)),
+            Kind::Read => (
+                "x-ms-ratelimit-remaining-subscription-reads",
+                remaining(READS),
+            ),
+            Kind::Write => (
+                "x-ms-ratelimit-remaining-subscription-writes",
+                remaining(WRITES),
+            ),
+            Kind::Delete => (
+                "x-ms-ratelimit-remaining-subscription-deletes",
+                remaining(DELETES),
+            ),
         }];
         if resource_type
             .get(..18)
@@ -262,7 +279,13 @@ impl Throttle {
     }
 }
 
-fn refusal_error(bucket: usize, name: &str, kind: Kind, subscription: &str, real_wait: f64) -> ArmError {
+fn refusal_error(
+    bucket: usize,
+    name: &str,
+    kind: Kind,
+    subscription: &str,
+    real_wait: f64,
+) -> ArmError {
     let secs = real_wait.ceil().max(1.0) as u64;
     let e = match bucket {
         PUT_VM_3MIN | PUT_VM_30MIN => ArmError::new(
@@ -302,18 +325,50 @@ mod tests {
     fn write_bucket_refuses_the_201st_write_and_names_the_wait() {
         let mut t = Throttle::new(ThrottleModel::AzurePublic, 0.0);
         for _ in 0..200 {
-            t.admit(0.0, Kind::Write, "Microsoft.Resources/resourceGroups", "s", 1.0)
-                .expect("within capacity");
+            t.admit(
+                0.0,
+                Kind::Write,
+                "Microsoft.Resources/resourceGroups",
+                "s",
+                1.0,
+            )
+            .expect("within capacity");
         }
         let r = t
-            .admit(0.0, Kind::Write, "Microsoft.Resources/resourceGroups", "s", 1.0)
+            .admit(
+                0.0,
+                Kind::Write,
+                "Microsoft.Resources/resourceGroups",
+                "s",
+                1.0,
+            )
             .unwrap_err();
         assert_eq!(r.error.status, 429);
         assert_eq!(r.error.code, "SubscriptionRequestsThrottled");
-        assert!((r.wait_simulated - 0.1).abs() < 1e-9, "{}", r.wait_simulated);
+        assert!(
+            (r.wait_simulated - 0.1).abs() < 1e-9,
+            "{}",
+            r.wait_simulated
+        );
         // Coming back before Retry-After passes is refused again, even though the bucket would hold 0.5 tokens.
-        assert!(t.admit(0.05, Kind::Write, "Microsoft.Resources/resourceGroups", "s", 1.0).is_err());
-        assert!(t.admit(0.1, Kind::Write, "Microsoft.Resources/resourceGroups", "s", 1.0).is_ok());
+        assert!(t
+            .admit(
+                0.05,
+                Kind::Write,
+                "Microsoft.Resources/resourceGroups",
+                "s",
+                1.0
+            )
+            .is_err());
+        assert!(t
+            .admit(
+                0.1,
+                Kind::Write,
+                "Microsoft.Resources/resourceGroups",
+                "s",
+                1.0
+            )
+            .is_ok());
     }
 
     #[test]
@@ -324,7 +379,10 @@ mod tests {
             .iter()
             .find(|(n, _)| *n == "x-ms-ratelimit-remaining-resource")
             .expect("resource header");
-        assert_eq!(resource.1, "Microsoft.Compute/PutVM3Min;1499,Microsoft.Compute/PutVM30Min;11999");
+        assert_eq!(
+            resource.1,
+            "Microsoft.Compute/PutVM3Min;1499,Microsoft.Compute/PutVM30Min;11999"
+        );
     }
 
     #[test]
@@ -334,13 +392,21 @@ mod tests {
         let mut now = 1000.0;
         let mut admitted = 0;
         while admitted < 300 {
-            match t.admit(now, Kind::Write, "Microsoft.Resources/resourceGroups", "s", 1.0) {
+            match t.admit(
+                now,
+                Kind::Write,
+                "Microsoft.Resources/resourceGroups",
+                "s",
+                1.0,
+            ) {
                 Ok(_) => admitted += 1,
                 Err(r) => now += r.wait_simulated,
             }
         }
         assert!((now - 1010.0).abs() < 1e-6, "{now}");
-        let floor = t.report(1.0)["floorSimulatedSeconds"].as_f64().expect("number");
+        let floor = t.report(1.0)["floorSimulatedSeconds"]
+            .as_f64()
+            .expect("number");
         assert!((floor - 10.0).abs() < 1e-9, "{floor}");
     }
 
@@ -348,7 +414,10 @@ mod tests {
     fn off_model_admits_everything_without_headers() {
         let mut t = Throttle::new(ThrottleModel::Off, 0.0);
         for _ in 0..1000 {
-            assert!(t.admit(0.0, Kind::Write, VM, "s", 1.0).expect("admitted").is_empty());
+            assert!(t
+                .admit(0.0, Kind::Write, VM, "s", 1.0)
+                .expect("admitted")
+                .is_empty());
         }
     }
 }

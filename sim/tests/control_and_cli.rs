@@ -14,7 +14,9 @@ async fn out_of_band_edits_bypass_rules_and_show_up_as_drift() {
     let (vm, nic) = sim.node("rg", "vm", &subnet, None, &[]).await;
     sim.advance(120.0).await;
     // Someone deletes the VM in the portal; as on Azure, its NIC and disk marked deleteOption Delete go with it.
-    let r = sim.control("DELETE", &format!("/_sim/resource?id={vm}"), None).await;
+    let r = sim
+        .control("DELETE", &format!("/_sim/resource?id={vm}"), None)
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(sim.get(&vm, COMPUTE).await.status, 404);
     assert_eq!(sim.get(&nic, NET).await.status, 404);
@@ -23,20 +25,37 @@ async fn out_of_band_edits_bypass_rules_and_show_up_as_drift() {
     sim.create(&nic, NET, Sim::nic_body(&subnet, &[])).await;
     let mut body = sim.get(&nic, NET).await.body;
     body["tags"] = json!({ "edited": "by-hand" });
-    let r = sim.control("PUT", &format!("/_sim/resource?id={nic}"), Some(body)).await;
+    let r = sim
+        .control("PUT", &format!("/_sim/resource?id={nic}"), Some(body))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(sim.get(&nic, NET).await.body["tags"]["edited"], "by-hand");
     let state = sim.control("GET", "/_sim/state", None).await.body;
-    assert!(state["resources"].as_array().expect("resources").iter().any(|r| r["id"] == nic.as_str()));
+    assert!(state["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .any(|r| r["id"] == nic.as_str()));
 }
 
 #[tokio::test]
 async fn reset_returns_to_the_seeded_world() {
-    let sim = Sim::with(largek8s_sim::Config { seed: Some(largek8s_sim::config::Seed::Demo), ..frozen() }).await;
-    let cluster = sim.id("largek8s-demo", "Microsoft.ContainerService/managedClusters", "largek8s-aks");
+    let sim = Sim::with(largek8s_sim::Config {
+        seed: Some(largek8s_sim::config::Seed::Demo),
+        ..frozen()
+    })
+    .await;
+    let cluster = sim.id(
+        "largek8s-demo",
+        "Microsoft.ContainerService/managedClusters",
+        "largek8s-aks",
+    );
     let g = sim.get(&cluster, AKS).await;
     assert_eq!(g.status, 200);
-    assert_eq!(g.body["properties"]["networkProfile"]["networkPlugin"], "azure");
+    assert_eq!(
+        g.body["properties"]["networkProfile"]["networkPlugin"],
+        "azure"
+    );
     sim.group("scratch").await;
     assert_eq!(sim.control("POST", "/_sim/reset", None).await.status, 200);
     assert_eq!(sim.get(&sim.rg("scratch"), RG).await.status, 404);
@@ -47,10 +66,32 @@ async fn reset_returns_to_the_seeded_world() {
 
 #[tokio::test]
 async fn demo_node_subnet_holds_two_thousand_nics() {
-    let sim = Sim::with(largek8s_sim::Config { seed: Some(largek8s_sim::config::Seed::Demo), throttle: largek8s_sim::config::ThrottleModel::Off, ..frozen() }).await;
-    let subnet = format!("{}/subnets/nodes", sim.id("largek8s-demo", "Microsoft.Network/virtualNetworks", "largek8s-vnet"));
+    let sim = Sim::with(largek8s_sim::Config {
+        seed: Some(largek8s_sim::config::Seed::Demo),
+        throttle: largek8s_sim::config::ThrottleModel::Off,
+        ..frozen()
+    })
+    .await;
+    let subnet = format!(
+        "{}/subnets/nodes",
+        sim.id(
+            "largek8s-demo",
+            "Microsoft.Network/virtualNetworks",
+            "largek8s-vnet"
+        )
+    );
     for i in 0..2000 {
-        let r = sim.put(&sim.id("largek8s-demo", "Microsoft.Network/networkInterfaces", &format!("n{i}")), NET, Sim::nic_body(&subnet, &[])).await;
+        let r = sim
+            .put(
+                &sim.id(
+                    "largek8s-demo",
+                    "Microsoft.Network/networkInterfaces",
+                    &format!("n{i}"),
+                ),
+                NET,
+                Sim::nic_body(&subnet, &[]),
+            )
+            .await;
         assert_eq!(r.status, 201, "{i}: {:?}", r.body);
     }
 }
@@ -61,15 +102,26 @@ fn binary() -> Command {
 
 /// Starts the binary and reads the base URL from the first stdout line.
 fn spawn(args: &[&str]) -> (Child, String) {
-    let mut child = binary().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("binary starts");
+    let mut child = binary()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("first line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
     (child, line.trim().to_string())
 }
 
 fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill runs");
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let exit = child.wait().expect("exits");
     assert!(exit.success(), "exit status after SIGTERM: {exit:?}");
@@ -78,29 +130,43 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 
 async fn client_get(base: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Full<bytes::Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let mut b = hyper::Request::get(format!("{base}{path}"));
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
-    let resp = client.request(b.body(http_body_util::Full::new(bytes::Bytes::new())).expect("request")).await.expect("response");
+    let resp = client
+        .request(
+            b.body(http_body_util::Full::new(bytes::Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 async fn token(base: &str) -> String {
     use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Full<bytes::Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
         largek8s_sim::config::DEFAULT_CLIENT_ID,
         largek8s_sim::config::DEFAULT_CLIENT_SECRET
     );
-    let req = hyper::Request::post(format!("{base}/{}/oauth2/v2.0/token", largek8s_sim::config::DEFAULT_TENANT))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(http_body_util::Full::new(bytes::Bytes::from(form)))
-        .expect("request");
+    let req = hyper::Request::post(format!(
+        "{base}/{}/oauth2/v2.0/token",
+        largek8s_sim::config::DEFAULT_TENANT
+    ))
+    .header("content-type", "application/x-www-form-urlencoded")
+    .body(http_body_util::Full::new(bytes::Bytes::from(form)))
+    .expect("request");
     let resp = client.request(req).await.expect("response");
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
@@ -111,7 +177,8 @@ async fn token(base: &str) -> String {
 async fn binary_prints_its_url_and_stops_cleanly_on_sigterm() {
     let (child, base) = spawn(&["--listen", "127.0.0.1:0", "--seed", "demo"]);
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    let (status, body) = client_get(&base, "/metadata/endpoints?api-version=2022-09-01", None).await;
+    let (status, body) =
+        client_get(&base, "/metadata/endpoints?api-version=2022-09-01", None).await;
     assert_eq!(status, 200);
     assert_eq!(body[0]["resourceManager"], format!("{base}/"));
     assert!(terminate(child).success());
@@ -124,9 +191,19 @@ async fn state_survives_a_restart() {
     let state = dir.join("state.json");
     let _ = std::fs::remove_file(&state);
     let state_arg = state.to_str().expect("utf-8 path");
-    let (child, base) = spawn(&["--listen", "127.0.0.1:0", "--state", state_arg, "--seed", "demo"]);
+    let (child, base) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        state_arg,
+        "--seed",
+        "demo",
+    ]);
     let t = token(&base).await;
-    let rg = format!("/subscriptions/{}/resourceGroups/largek8s-demo?api-version=2021-04-01", largek8s_sim::config::DEFAULT_SUBSCRIPTION);
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/largek8s-demo?api-version=2021-04-01",
+        largek8s_sim::config::DEFAULT_SUBSCRIPTION
+    );
     assert_eq!(client_get(&base, &rg, Some(&t)).await.0, 200);
     assert!(terminate(child).success());
     assert!(state.exists(), "flushed on shutdown");

@@ -38,12 +38,24 @@ async fn token(base: &str, config: &Config) -> Result<String, Box<dyn std::error
         .header("host", addr)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from(form)))?;
-    let body = send.send_request(req).await?.into_body().collect().await?.to_bytes();
+    let body = send
+        .send_request(req)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body)?;
     Ok(v["access_token"].as_str().ok_or("no token")?.to_string())
 }
 
-async fn worker(addr: String, path: String, auth: String, until: Instant, done: Arc<AtomicU64>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn worker(
+    addr: String,
+    path: String,
+    auth: String,
+    until: Instant,
+    done: Arc<AtomicU64>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
     let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await?;
@@ -66,16 +78,32 @@ async fn worker(addr: String, path: String, auth: String, until: Instant, done: 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let config = Config { throttle: ThrottleModel::Off, seed: Some(Seed::Demo), token_lifetime: 86_400.0, ..Config::default() };
+    let config = Config {
+        throttle: ThrottleModel::Off,
+        seed: Some(Seed::Demo),
+        token_lifetime: 86_400.0,
+        ..Config::default()
+    };
     let running = start(config.clone()).await?;
     let auth = format!("Bearer {}", token(&running.base_url, &config).await?);
     let addr = running.base_url.trim_start_matches("http://").to_string();
-    let path = format!("/subscriptions/{}/resourceGroups/largek8s-demo?api-version=2021-04-01", config.subscription);
+    let path = format!(
+        "/subscriptions/{}/resourceGroups/largek8s-demo?api-version=2021-04-01",
+        config.subscription
+    );
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(args.seconds);
     let workers: Vec<_> = (0..args.connections)
-        .map(|_| tokio::spawn(worker(addr.clone(), path.clone(), auth.clone(), until, done.clone())))
+        .map(|_| {
+            tokio::spawn(worker(
+                addr.clone(),
+                path.clone(),
+                auth.clone(),
+                until,
+                done.clone(),
+            ))
+        })
         .collect();
     for w in workers {
         if let Err(e) = w.await? {

@@ -1,6 +1,6 @@
 //! Role assignments (Microsoft.Authorization/roleAssignments) at any scope.
 
-use super::{props, str_at, PutCtx, Prepared};
+use super::{props, str_at, Prepared, PutCtx};
 use crate::error::ArmError;
 use serde_json::{json, Value};
 
@@ -37,8 +37,12 @@ pub fn put_role_assignment(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared
     let scope = ctx.id.id[..ctx.id.id.len().saturating_sub(suffix)].to_string();
     let role_guid = |r: &str| r.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
     if let Some(old) = ctx.old {
-        let unchanged = same(str_at(&old.body, "/properties/principalId"), Some(&principal))
-            && role_guid(str_at(&old.body, "/properties/roleDefinitionId").unwrap_or("")) == role_guid(&role);
+        let unchanged = same(
+            str_at(&old.body, "/properties/principalId"),
+            Some(&principal),
+        ) && role_guid(
+            str_at(&old.body, "/properties/roleDefinitionId").unwrap_or(""),
+        ) == role_guid(&role);
         if !unchanged {
             return Err(ArmError::conflict(
                 "RoleAssignmentExists",
@@ -57,7 +61,8 @@ pub fn put_role_assignment(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared
         .find(|r| {
             !r.id.eq_ignore_ascii_case(&ctx.id.id)
                 && same(str_at(&r.body, "/properties/principalId"), Some(&principal))
-                && role_guid(str_at(&r.body, "/properties/roleDefinitionId").unwrap_or("")) == role_guid(&role)
+                && role_guid(str_at(&r.body, "/properties/roleDefinitionId").unwrap_or(""))
+                    == role_guid(&role)
         });
     if let Some(twin) = twin {
         let name = twin.id.rsplit('/').next().unwrap_or("");
@@ -73,7 +78,8 @@ pub fn put_role_assignment(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared
     let client = ctx.config.client_id.clone();
     let p = props(&mut body);
     p.insert("scope".into(), json!(scope));
-    p.entry("principalType").or_insert(json!("ServicePrincipal"));
+    p.entry("principalType")
+        .or_insert(json!("ServicePrincipal"));
     p.insert("createdOn".into(), json!(created));
     p.insert("updatedOn".into(), json!(created));
     p.insert("createdBy".into(), json!(client));

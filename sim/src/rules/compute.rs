@@ -1,6 +1,6 @@
 //! Compute: availability sets, virtual machines (with their implicit OS disks) and managed disks.
 
-use super::{cut_before, key, props, str_at, PutCtx, Prepared};
+use super::{cut_before, key, props, str_at, Prepared, PutCtx};
 use crate::error::ArmError;
 use crate::store::{RefKind, Resource, World};
 use serde_json::{json, Value};
@@ -18,8 +18,14 @@ fn invalid_parameter(target: &str, message: String) -> ArmError {
 pub fn put_availability_set(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     let max_fd = u64::from(ctx.config.max_fault_domains);
     let p = props(&mut body);
-    let fd = p.get("platformFaultDomainCount").and_then(Value::as_u64).unwrap_or(2);
-    let ud = p.get("platformUpdateDomainCount").and_then(Value::as_u64).unwrap_or(5);
+    let fd = p
+        .get("platformFaultDomainCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(2);
+    let ud = p
+        .get("platformUpdateDomainCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(5);
     if !(1..=max_fd).contains(&fd) {
         return Err(invalid_parameter(
             "platformFaultDomainCount",
@@ -33,8 +39,12 @@ pub fn put_availability_set(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepare
         ));
     }
     if let Some(old) = ctx.old {
-        let members = ctx.world.referrer_count(&key(&old.id), RefKind::AvailabilitySetMember);
-        let old_fd = old.body["properties"]["platformFaultDomainCount"].as_u64().unwrap_or(2);
+        let members = ctx
+            .world
+            .referrer_count(&key(&old.id), RefKind::AvailabilitySetMember);
+        let old_fd = old.body["properties"]["platformFaultDomainCount"]
+            .as_u64()
+            .unwrap_or(2);
         if members > 0 && old_fd != fd {
             return Err(ArmError::conflict(
                 "OperationNotAllowed",
@@ -95,14 +105,22 @@ fn avset_of(body: &Value) -> Option<String> {
 fn nic_ids(body: &Value) -> Vec<String> {
     body["properties"]["networkProfile"]["networkInterfaces"]
         .as_array()
-        .map(|a| a.iter().filter_map(|n| n["id"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     let world = ctx.world;
     let vm_id = ctx.id.id.as_str();
-    if body.pointer("/properties/hardwareProfile/vmSize").and_then(Value::as_str).is_none() {
+    if body
+        .pointer("/properties/hardwareProfile/vmSize")
+        .and_then(Value::as_str)
+        .is_none()
+    {
         return Err(invalid_parameter(
             "hardwareProfile.vmSize",
             "Required parameter 'hardwareProfile.vmSize' is missing (null).".into(),
@@ -117,7 +135,11 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     }
     for nic in &nics {
         if world.get(&key(nic)).is_none() {
-            return Err(ArmError::new(404, "NotFound", format!("Resource {nic} not found.")));
+            return Err(ArmError::new(
+                404,
+                "NotFound",
+                format!("Resource {nic} not found."),
+            ));
         }
         if let Some(other) = world
             .referrers(&key(nic), RefKind::NicOfVm)
@@ -142,10 +164,16 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     if let Some(set) = &avset {
         let set_id = str_at(&body, "/properties/availabilitySet/id").unwrap_or(set);
         if world.get(set).is_none() {
-            return Err(ArmError::new(404, "NotFound", format!("Availability set {set_id} was not found.")));
+            return Err(ArmError::new(
+                404,
+                "NotFound",
+                format!("Availability set {set_id} was not found."),
+            ));
         }
         let members = world.referrers(set, RefKind::AvailabilitySetMember);
-        let (count, already) = members.fold((0, false), |(n, a), vm| (n + 1, a || vm.eq_ignore_ascii_case(vm_id)));
+        let (count, already) = members.fold((0, false), |(n, a), vm| {
+            (n + 1, a || vm.eq_ignore_ascii_case(vm_id))
+        });
         if !already && count >= MAX_VMS_PER_AVAILABILITY_SET {
             return Err(ArmError::conflict(
                 "OperationNotAllowed",
@@ -158,7 +186,10 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
             let count = world
                 .resources
                 .values()
-                .filter(|r| r.resource_type.eq_ignore_ascii_case("Microsoft.Compute/virtualMachines"))
+                .filter(|r| {
+                    r.resource_type
+                        .eq_ignore_ascii_case("Microsoft.Compute/virtualMachines")
+                })
                 .count();
             if count >= limit {
                 let location = body["location"].as_str().unwrap_or("");
@@ -172,7 +203,10 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     super::network::check_basic_pools_for_vm(world, vm_id, &nics, avset.as_deref())?;
 
     // Azure never returns secrets.
-    if let Some(os) = body.pointer_mut("/properties/osProfile").and_then(Value::as_object_mut) {
+    if let Some(os) = body
+        .pointer_mut("/properties/osProfile")
+        .and_then(Value::as_object_mut)
+    {
         os.remove("adminPassword");
         os.remove("customData");
     }
@@ -194,13 +228,20 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     if !os_disk.is_object() {
         *os_disk = json!({});
     }
-    let prior_disk = old_body.and_then(|b| b.pointer("/properties/storageProfile/osDisk")).cloned();
+    let prior_disk = old_body
+        .and_then(|b| b.pointer("/properties/storageProfile/osDisk"))
+        .cloned();
     let disk_name = match prior_disk.as_ref().and_then(|d| d["name"].as_str()) {
         Some(n) => n.to_string(),
         None => os_disk["name"]
             .as_str()
             .map(str::to_string)
-            .unwrap_or_else(|| format!("{vm_name}_OsDisk_1_{}", crate::entropy::guid().replace('-', ""))),
+            .unwrap_or_else(|| {
+                format!(
+                    "{vm_name}_OsDisk_1_{}",
+                    crate::entropy::guid().replace('-', "")
+                )
+            }),
     };
     let disk_id = format!("{rg_id}/providers/Microsoft.Compute/disks/{disk_name}");
     os_disk["name"] = json!(disk_name);
@@ -282,13 +323,23 @@ pub fn vm_references(r: &Resource) -> Vec<crate::store::OutRef> {
 pub fn vm_delete_with(r: &Resource) -> Vec<String> {
     let mut out = Vec::new();
     let os = &r.body["properties"]["storageProfile"]["osDisk"];
-    if os["deleteOption"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("Delete")) {
+    if os["deleteOption"]
+        .as_str()
+        .is_some_and(|d| d.eq_ignore_ascii_case("Delete"))
+    {
         if let Some(id) = os["managedDisk"]["id"].as_str() {
             out.push(key(id));
         }
     }
-    for nic in r.body["properties"]["networkProfile"]["networkInterfaces"].as_array().into_iter().flatten() {
-        if nic["properties"]["deleteOption"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("Delete")) {
+    for nic in r.body["properties"]["networkProfile"]["networkInterfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if nic["properties"]["deleteOption"]
+            .as_str()
+            .is_some_and(|d| d.eq_ignore_ascii_case("Delete"))
+        {
             if let Some(id) = nic["id"].as_str() {
                 out.push(key(id));
             }

@@ -1,6 +1,6 @@
 //! AKS managed clusters (Microsoft.ContainerService/managedClusters) and the ACI connector add-on's subnet link.
 
-use super::{key, props, str_at, PutCtx, Prepared};
+use super::{key, props, str_at, Prepared, PutCtx};
 use crate::error::ArmError;
 use crate::store::{Resource, World};
 use serde_json::{json, Value};
@@ -19,7 +19,11 @@ fn aci_subnet(body: &Value) -> Result<Option<String>, ArmError> {
     let addon = body
         .pointer("/properties/addonProfiles")
         .and_then(Value::as_object)
-        .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("aciConnectorLinux")).map(|(_, v)| v));
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("aciConnectorLinux"))
+                .map(|(_, v)| v)
+        });
     let Some(addon) = addon else { return Ok(None) };
     if !addon["enabled"].as_bool().unwrap_or(false) {
         return Ok(None);
@@ -32,7 +36,11 @@ fn aci_subnet(body: &Value) -> Result<Option<String>, ArmError> {
     }
     let subnet_name = addon["config"]
         .as_object()
-        .and_then(|c| c.iter().find(|(k, _)| k.eq_ignore_ascii_case("SubnetName")).map(|(_, v)| v))
+        .and_then(|c| {
+            c.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("SubnetName"))
+                .map(|(_, v)| v)
+        })
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("The aciConnectorLinux add-on needs config.SubnetName.".into()))?;
     let node_subnet = body["properties"]["agentPoolProfiles"]
@@ -59,7 +67,11 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
             .as_array()
             .into_iter()
             .flatten()
-            .any(|d| d["properties"]["serviceName"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(ACI_DELEGATION)));
+            .any(|d| {
+                d["properties"]["serviceName"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(ACI_DELEGATION))
+            });
         if !delegated {
             return Err(invalid(format!("Subnet {subnet_id} must be delegated to {ACI_DELEGATION} for the aciConnectorLinux add-on.")));
         }
@@ -95,11 +107,22 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
     let rg = ctx.id.resource_group.clone().unwrap_or_default();
     let name = ctx.id.name.clone();
     let p = props(&mut body);
-    p.entry("nodeResourceGroup").or_insert(json!(format!("MC_{rg}_{name}_{location}")));
-    let prefix = p.get("dnsPrefix").and_then(Value::as_str).unwrap_or(&name).to_string();
-    p.insert("fqdn".into(), json!(format!("{prefix}.hcp.{location}.azmk8s.io")));
+    p.entry("nodeResourceGroup")
+        .or_insert(json!(format!("MC_{rg}_{name}_{location}")));
+    let prefix = p
+        .get("dnsPrefix")
+        .and_then(Value::as_str)
+        .unwrap_or(&name)
+        .to_string();
+    p.insert(
+        "fqdn".into(),
+        json!(format!("{prefix}.hcp.{location}.azmk8s.io")),
+    );
     p.insert("powerState".into(), json!({ "code": "Running" }));
-    if let Some(sp) = p.get_mut("servicePrincipalProfile").and_then(Value::as_object_mut) {
+    if let Some(sp) = p
+        .get_mut("servicePrincipalProfile")
+        .and_then(Value::as_object_mut)
+    {
         sp.remove("secret");
     }
     if let Some(win) = p.get_mut("windowsProfile").and_then(Value::as_object_mut) {
@@ -114,7 +137,9 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
 
 /// Removes the service association link a deleted cluster held.
 pub fn unlink(world: &mut World, cluster: &Resource) {
-    let Ok(Some(subnet_id)) = aci_subnet(&cluster.body) else { return };
+    let Ok(Some(subnet_id)) = aci_subnet(&cluster.body) else {
+        return;
+    };
     if let Some(s) = world.get(&key(&subnet_id)) {
         let mut s = s.clone();
         if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {

@@ -1,6 +1,6 @@
 //! DNS zones and their A record sets (Microsoft.Network/dnsZones, api-version 2018-05-01).
 
-use super::{key, props, PutCtx, Prepared};
+use super::{key, props, Prepared, PutCtx};
 use crate::cidr::parse_ip;
 use crate::error::ArmError;
 use crate::store::{Resource, World};
@@ -51,7 +51,9 @@ pub fn put_a_record_set(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, A
 }
 
 pub fn render_zone(world: &World, r: &Resource, body: &mut Value) {
-    let count = world.children(&key(&r.id), "microsoft.network/dnszones/a").count();
+    let count = world
+        .children(&key(&r.id), "microsoft.network/dnszones/a")
+        .count();
     props(body).insert("numberOfRecordSets".into(), json!(count + 2));
     body["etag"] = json!(r.etag);
 }

@@ -70,7 +70,10 @@ pub fn check_delete(world: &World, r: &Resource) -> Result<(), ArmError> {
     match type_lower(r).as_str() {
         "microsoft.network/virtualnetworks/subnets" => network::check_subnet_delete(world, r),
         "microsoft.network/virtualnetworks" => world
-            .children(&r.id.to_ascii_lowercase(), "microsoft.network/virtualnetworks/subnets")
+            .children(
+                &r.id.to_ascii_lowercase(),
+                "microsoft.network/virtualnetworks/subnets",
+            )
             .try_for_each(|s| network::check_subnet_delete(world, s)),
         "microsoft.network/networkinterfaces" => network::check_nic_delete(world, r),
         "microsoft.network/publicipaddresses" => network::check_public_ip_delete(world, r),
@@ -108,7 +111,9 @@ pub fn references(r: &Resource) -> Vec<OutRef> {
 /// Private addresses `r` holds: (subnet key, address).
 pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
     match type_lower(r).as_str() {
-        "microsoft.network/networkinterfaces" | "microsoft.network/loadbalancers" => network::held_addresses(r),
+        "microsoft.network/networkinterfaces" | "microsoft.network/loadbalancers" => {
+            network::held_addresses(r)
+        }
         _ => Vec::new(),
     }
 }
@@ -121,7 +126,9 @@ pub fn render(world: &World, r: &Resource) -> Value {
         body["etag"] = json!(r.etag);
     }
     match t.as_str() {
-        "microsoft.compute/availabilitysets" => compute::render_availability_set(world, r, &mut body),
+        "microsoft.compute/availabilitysets" => {
+            compute::render_availability_set(world, r, &mut body)
+        }
         "microsoft.network/networkinterfaces" => network::render_nic(world, r, &mut body),
         "microsoft.network/loadbalancers" => network::render_load_balancer(world, &mut body),
         "microsoft.network/virtualnetworks" => network::render_vnet(world, r, &mut body),
@@ -136,11 +143,27 @@ pub fn render(world: &World, r: &Resource) -> Value {
 /// Embedded child collections readable as sub-resources (`GET .../loadBalancers/lb/backendAddressPools/pool`).
 pub fn embedded_child(parent_type: &str, child: &str) -> Option<&'static str> {
     let pairs: [(&str, &str, &str); 5] = [
-        ("microsoft.network/loadbalancers", "backendaddresspools", "backendAddressPools"),
-        ("microsoft.network/loadbalancers", "frontendipconfigurations", "frontendIPConfigurations"),
+        (
+            "microsoft.network/loadbalancers",
+            "backendaddresspools",
+            "backendAddressPools",
+        ),
+        (
+            "microsoft.network/loadbalancers",
+            "frontendipconfigurations",
+            "frontendIPConfigurations",
+        ),
         ("microsoft.network/loadbalancers", "probes", "probes"),
-        ("microsoft.network/loadbalancers", "loadbalancingrules", "loadBalancingRules"),
-        ("microsoft.network/networkinterfaces", "ipconfigurations", "ipConfigurations"),
+        (
+            "microsoft.network/loadbalancers",
+            "loadbalancingrules",
+            "loadBalancingRules",
+        ),
+        (
+            "microsoft.network/networkinterfaces",
+            "ipconfigurations",
+            "ipConfigurations",
+        ),
     ];
     pairs
         .iter()
@@ -168,12 +191,24 @@ fn props(body: &mut Value) -> &mut Map<String, Value> {
 
 /// The array at `properties.<name>` (empty when absent).
 fn prop_array<'a>(body: &'a Value, name: &str) -> &'a [Value] {
-    body["properties"][name].as_array().map(Vec::as_slice).unwrap_or(&[])
+    body["properties"][name]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Gives every named item of `properties.<name>` its ID under `parent_id` and a provisioningState.
-fn name_children(body: &mut Value, parent_id: &str, name: &str, child_type: &str) -> Result<(), ArmError> {
-    let Some(items) = body.get_mut("properties").and_then(|p| p.get_mut(name)).and_then(Value::as_array_mut) else {
+fn name_children(
+    body: &mut Value,
+    parent_id: &str,
+    name: &str,
+    child_type: &str,
+) -> Result<(), ArmError> {
+    let Some(items) = body
+        .get_mut("properties")
+        .and_then(|p| p.get_mut(name))
+        .and_then(Value::as_array_mut)
+    else {
         return Ok(());
     };
     for item in items.iter_mut() {

@@ -1,6 +1,9 @@
 //! Network: virtual networks and subnets, NICs, public IPs and load balancers.
 
-use super::{cut_before, key, name_children, prop_array, props, require, str_at, PutCtx, Prepared, ACI_DELEGATION};
+use super::{
+    cut_before, key, name_children, prop_array, props, require, str_at, Prepared, PutCtx,
+    ACI_DELEGATION,
+};
 use crate::cidr::{format_ip, parse_ip, Prefix};
 use crate::config::BasicLb;
 use crate::error::ArmError;
@@ -11,7 +14,8 @@ use std::collections::BTreeSet;
 /// Code this simulator uses when a Basic load balancer's backend pool would mix availability sets. Azure's
 /// message for this is documented ("... is using different Availability Set than other Virtual Machines connected to
 /// the Load Balancer(s) ..."); its code is not, so this one is ours.
-pub const BASIC_POOL_AVAILABILITY_SET_MISMATCH: &str = "VirtualMachinesInBasicLoadBalancerMustBeInSameAvailabilitySet";
+pub const BASIC_POOL_AVAILABILITY_SET_MISMATCH: &str =
+    "VirtualMachinesInBasicLoadBalancerMustBeInSameAvailabilitySet";
 /// Code for a Basic backend pool over its size limit (chosen by this simulator).
 pub const BASIC_POOL_FULL: &str = "BasicLoadBalancerBackendPoolLimitReached";
 /// Code for new Basic load balancers with `--basic-lb deny`, by analogy with Azure's public IP code
@@ -59,7 +63,11 @@ fn vnet_prefixes(body: &Value, owner: &str) -> Result<Vec<Prefix>, ArmError> {
         .pointer("/properties/addressSpace/addressPrefixes")
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| ArmError::invalid_body(format!("Virtual network {owner} must have properties.addressSpace.addressPrefixes.")))?;
+        .ok_or_else(|| {
+            ArmError::invalid_body(format!(
+                "Virtual network {owner} must have properties.addressSpace.addressPrefixes."
+            ))
+        })?;
     list.iter()
         .map(|v| {
             v.as_str()
@@ -88,7 +96,10 @@ fn validate_subnet(
                 format!("Subnet '{name}' is not valid because its IP address range is outside the IP address range of virtual network '{vnet_name}'."),
             ));
         }
-        if let Some((other, _)) = siblings.iter().find(|(_, ps)| ps.iter().any(|q| q.overlaps(p))) {
+        if let Some((other, _)) = siblings
+            .iter()
+            .find(|(_, ps)| ps.iter().any(|q| q.overlaps(p)))
+        {
             return Err(ArmError::bad_request(
                 "NetcfgSubnetRangesOverlap",
                 format!("Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet '{other}' in virtual network '{vnet_name}'."),
@@ -96,15 +107,27 @@ fn validate_subnet(
         }
     }
     if let Some(ds) = body["properties"]["delegations"].as_array() {
-        if ds.iter().any(|d| d["properties"]["serviceName"].as_str().is_none()) {
-            return Err(ArmError::invalid_body("Every delegation needs properties.serviceName."));
+        if ds
+            .iter()
+            .any(|d| d["properties"]["serviceName"].as_str().is_none())
+        {
+            return Err(ArmError::invalid_body(
+                "Every delegation needs properties.serviceName.",
+            ));
         }
     }
     name_children(&mut body, subnet_id, "delegations", "delegations")?;
-    if let Some(ds) = body.pointer_mut("/properties/delegations").and_then(Value::as_array_mut) {
+    if let Some(ds) = body
+        .pointer_mut("/properties/delegations")
+        .and_then(Value::as_array_mut)
+    {
         for d in ds {
-            if d["properties"]["serviceName"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(ACI_DELEGATION)) {
-                d["properties"]["actions"] = json!(["Microsoft.Network/virtualNetworks/subnets/action"]);
+            if d["properties"]["serviceName"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(ACI_DELEGATION))
+            {
+                d["properties"]["actions"] =
+                    json!(["Microsoft.Network/virtualNetworks/subnets/action"]);
             }
             d["type"] = json!("Microsoft.Network/virtualNetworks/subnets/delegations");
         }
@@ -121,10 +144,17 @@ fn validate_subnet(
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|l| l["properties"]["linkedResourceType"].as_str().map(str::to_string))
+            .filter_map(|l| {
+                l["properties"]["linkedResourceType"]
+                    .as_str()
+                    .map(str::to_string)
+            })
             .collect();
         let services = delegated_services(&body);
-        if let Some(missing) = required.iter().find(|r| !services.iter().any(|s| s.eq_ignore_ascii_case(r))) {
+        if let Some(missing) = required
+            .iter()
+            .find(|r| !services.iter().any(|s| s.eq_ignore_ascii_case(r)))
+        {
             let link = links[0]["id"].as_str().unwrap_or("").to_string();
             return Err(ArmError::bad_request(
                 "SubnetMissingRequiredDelegation",
@@ -138,7 +168,9 @@ fn validate_subnet(
 
 pub fn put_subnet(ctx: &PutCtx<'_>, body: Value) -> Result<Prepared, ArmError> {
     let Some(vnet_id) = ctx.id.parent_id() else {
-        return Err(ArmError::invalid_body("A subnet lives under a virtual network."));
+        return Err(ArmError::invalid_body(
+            "A subnet lives under a virtual network.",
+        ));
     };
     let vnet_key = key(&vnet_id);
     let Some(vnet) = ctx.world.get(&vnet_key) else {
@@ -147,13 +179,24 @@ pub fn put_subnet(ctx: &PutCtx<'_>, body: Value) -> Result<Prepared, ArmError> {
     let space = vnet_prefixes(&vnet.body, &vnet.id)?;
     let me = ctx.id.key();
     let mut siblings = Vec::new();
-    for s in ctx.world.children(&vnet_key, "microsoft.network/virtualnetworks/subnets") {
+    for s in ctx
+        .world
+        .children(&vnet_key, "microsoft.network/virtualnetworks/subnets")
+    {
         if key(&s.id) != me {
             let name = s.id.rsplit('/').next().unwrap_or("").to_string();
             siblings.push((name, subnet_prefixes(&s.body, &s.id)?));
         }
     }
-    let body = validate_subnet(&vnet.id, &space, &siblings, &ctx.id.id, &ctx.id.name, body, ctx.old.map(|o| &o.body))?;
+    let body = validate_subnet(
+        &vnet.id,
+        &space,
+        &siblings,
+        &ctx.id.id,
+        &ctx.id.name,
+        body,
+        ctx.old.map(|o| &o.body),
+    )?;
     Ok(Prepared::body(body))
 }
 
@@ -186,7 +229,15 @@ pub fn put_vnet(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError>
             .collect();
         let old = ctx.world.get(&key(id));
         let mut sb = json!({ "id": id, "name": name, "type": "Microsoft.Network/virtualNetworks/subnets", "properties": sbody["properties"].clone() });
-        sb = validate_subnet(&vnet_id, &space, &siblings, id, name, sb, old.map(|o| &o.body))?;
+        sb = validate_subnet(
+            &vnet_id,
+            &space,
+            &siblings,
+            id,
+            name,
+            sb,
+            old.map(|o| &o.body),
+        )?;
         sb["properties"]["provisioningState"] = json!("Succeeded");
         upserts.push(Resource {
             id: old.map(|o| o.id.clone()).unwrap_or_else(|| id.clone()),
@@ -197,7 +248,10 @@ pub fn put_vnet(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError>
         });
     }
     let mut removals = Vec::new();
-    for existing in ctx.world.children(&vnet_key, "microsoft.network/virtualnetworks/subnets") {
+    for existing in ctx
+        .world
+        .children(&vnet_key, "microsoft.network/virtualnetworks/subnets")
+    {
         let name = existing.id.rsplit('/').next().unwrap_or("");
         if !parsed.iter().any(|(n, ..)| n.eq_ignore_ascii_case(name)) {
             check_subnet_delete(ctx.world, existing)?;
@@ -205,14 +259,23 @@ pub fn put_vnet(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError>
         } else {
             // A subnet that stays must still fit the (possibly changed) address space.
             let prefixes = subnet_prefixes(&existing.body, &existing.id)?;
-            if prefixes.iter().any(|p| !space.iter().any(|s| s.contains_prefix(p)))
+            if prefixes
+                .iter()
+                .any(|p| !space.iter().any(|s| s.contains_prefix(p)))
                 && !parsed.iter().any(|(n, ..)| n.eq_ignore_ascii_case(name))
             {
-                return Err(ArmError::bad_request("NetcfgSubnetRangeOutsideVnet", format!("Subnet '{name}' is outside the new address space.")));
+                return Err(ArmError::bad_request(
+                    "NetcfgSubnetRangeOutsideVnet",
+                    format!("Subnet '{name}' is outside the new address space."),
+                ));
             }
         }
     }
-    Ok(Prepared { body, upserts, removals })
+    Ok(Prepared {
+        body,
+        upserts,
+        removals,
+    })
 }
 
 pub fn check_subnet_delete(world: &World, subnet: &Resource) -> Result<(), ArmError> {
@@ -221,7 +284,12 @@ pub fn check_subnet_delete(world: &World, subnet: &Resource) -> Result<(), ArmEr
         .as_array()
         .and_then(|a| a.first())
         .and_then(|l| l["id"].as_str().map(str::to_string));
-    let user = link.or_else(|| world.referrers(&key(&subnet.id), RefKind::IpConfigInSubnet).next().map(str::to_string));
+    let user = link.or_else(|| {
+        world
+            .referrers(&key(&subnet.id), RefKind::IpConfigInSubnet)
+            .next()
+            .map(str::to_string)
+    });
     match user {
         Some(user) => Err(ArmError::bad_request(
             "InUseSubnetCannotBeDeleted",
@@ -267,17 +335,32 @@ fn assign_private_ip(
 ) -> Result<(), ArmError> {
     let subnet_key = key(subnet_id);
     let Some(subnet) = world.get(&subnet_key) else {
-        return Err(ArmError::invalid_reference(subnet_id, config["id"].as_str().unwrap_or("")));
+        return Err(ArmError::invalid_reference(
+            subnet_id,
+            config["id"].as_str().unwrap_or(""),
+        ));
     };
     let prefix = subnet_prefixes(&subnet.body, &subnet.id)?[0];
     let p = &mut config["properties"];
-    let method = p["privateIPAllocationMethod"].as_str().unwrap_or("Dynamic").to_string();
+    let method = p["privateIPAllocationMethod"]
+        .as_str()
+        .unwrap_or("Dynamic")
+        .to_string();
     let requested = p["privateIPAddress"].as_str().map(str::to_string);
     let used = world.used_ips(&subnet_key);
-    let in_use_by_other = |ip: u32| taken.contains(&ip) || (used.is_some_and(|u| u.contains(&ip)) && !mine.contains(&ip));
+    let in_use_by_other = |ip: u32| {
+        taken.contains(&ip) || (used.is_some_and(|u| u.contains(&ip)) && !mine.contains(&ip))
+    };
     let ip = if method.eq_ignore_ascii_case("Static") {
-        let text = requested.ok_or_else(|| ArmError::invalid_body("A static IP configuration needs properties.privateIPAddress."))?;
-        let ip = parse_ip(&text).ok_or_else(|| ArmError::bad_request("InvalidPrivateIPAddress", format!("Private IP address {text} is not valid.")))?;
+        let text = requested.ok_or_else(|| {
+            ArmError::invalid_body("A static IP configuration needs properties.privateIPAddress.")
+        })?;
+        let ip = parse_ip(&text).ok_or_else(|| {
+            ArmError::bad_request(
+                "InvalidPrivateIPAddress",
+                format!("Private IP address {text} is not valid."),
+            )
+        })?;
         if !prefix.contains(ip) {
             return Err(ArmError::bad_request(
                 "PrivateIPAddressNotInSubnet",
@@ -293,7 +376,11 @@ fn assign_private_ip(
         ip
     } else {
         let kept = old_config
-            .filter(|o| o["properties"]["subnet"]["id"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(subnet_id)))
+            .filter(|o| {
+                o["properties"]["subnet"]["id"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(subnet_id))
+            })
             .and_then(|o| o["properties"]["privateIPAddress"].as_str())
             .and_then(parse_ip)
             .filter(|ip| prefix.contains(*ip) && !taken.contains(ip));
@@ -305,13 +392,20 @@ fn assign_private_ip(
     taken.insert(ip);
     let p = &mut config["properties"];
     p["privateIPAddress"] = json!(format_ip(ip));
-    p["privateIPAllocationMethod"] = json!(if method.eq_ignore_ascii_case("Static") { "Static" } else { "Dynamic" });
+    p["privateIPAllocationMethod"] = json!(if method.eq_ignore_ascii_case("Static") {
+        "Static"
+    } else {
+        "Dynamic"
+    });
     p["privateIPAddressVersion"] = json!("IPv4");
     Ok(())
 }
 
 pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
-    let configs = if r.resource_type.eq_ignore_ascii_case("Microsoft.Network/loadBalancers") {
+    let configs = if r
+        .resource_type
+        .eq_ignore_ascii_case("Microsoft.Network/loadBalancers")
+    {
         prop_array(&r.body, "frontendIPConfigurations")
     } else {
         prop_array(&r.body, "ipConfigurations")
@@ -337,9 +431,11 @@ fn nic_of_config(config_id: &str) -> &str {
 }
 
 fn lb_has_pool(lb: &Resource, pool_id: &str) -> bool {
-    prop_array(&lb.body, "backendAddressPools")
-        .iter()
-        .any(|p| p["id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(pool_id)))
+    prop_array(&lb.body, "backendAddressPools").iter().any(|p| {
+        p["id"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(pool_id))
+    })
 }
 
 fn vm_avset(world: &World, vm_id: &str) -> Option<String> {
@@ -392,13 +488,24 @@ fn check_basic_pool(
 fn basic_pools_of(world: &World, nic_body: &Value) -> Vec<(String, usize)> {
     let mut pools: Vec<(String, usize)> = Vec::new();
     for c in prop_array(nic_body, "ipConfigurations") {
-        for p in c["properties"]["loadBalancerBackendAddressPools"].as_array().into_iter().flatten() {
-            let Some(pool) = p["id"].as_str() else { continue };
-            let basic = world.get(&key(pool_lb(pool))).is_some_and(|lb| is_basic(&lb.body));
+        for p in c["properties"]["loadBalancerBackendAddressPools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(pool) = p["id"].as_str() else {
+                continue;
+            };
+            let basic = world
+                .get(&key(pool_lb(pool)))
+                .is_some_and(|lb| is_basic(&lb.body));
             if !basic {
                 continue;
             }
-            match pools.iter_mut().find(|(id, _)| id.eq_ignore_ascii_case(pool)) {
+            match pools
+                .iter_mut()
+                .find(|(id, _)| id.eq_ignore_ascii_case(pool))
+            {
                 Some(entry) => entry.1 += 1,
                 None => pools.push((pool.to_string(), 1)),
             }
@@ -408,9 +515,16 @@ fn basic_pools_of(world: &World, nic_body: &Value) -> Vec<(String, usize)> {
 }
 
 /// The Basic-pool rules applied when a VM is created or updated with its NICs.
-pub fn check_basic_pools_for_vm(world: &World, vm_id: &str, nics: &[String], avset: Option<&str>) -> Result<(), ArmError> {
+pub fn check_basic_pools_for_vm(
+    world: &World,
+    vm_id: &str,
+    nics: &[String],
+    avset: Option<&str>,
+) -> Result<(), ArmError> {
     for nic in nics {
-        let Some(n) = world.get(&key(nic)) else { continue };
+        let Some(n) = world.get(&key(nic)) else {
+            continue;
+        };
         for (pool, _) in basic_pools_of(world, &n.body) {
             // Limits were checked when the NIC joined; only the availability set is new information here.
             check_basic_pool(world, &pool, &key(nic), Some((vm_id, avset)), 0, usize::MAX)?;
@@ -424,8 +538,14 @@ pub fn put_nic(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> 
     let nic_id = ctx.id.id.clone();
     let nic_key = ctx.id.key();
     name_children(&mut body, &nic_id, "ipConfigurations", "ipConfigurations")?;
-    let old_configs: Vec<Value> = ctx.old.map(|o| prop_array(&o.body, "ipConfigurations").to_vec()).unwrap_or_default();
-    let mine: BTreeSet<u32> = ctx.old.map(|o| held_addresses(o).into_iter().map(|(_, ip)| ip).collect()).unwrap_or_default();
+    let old_configs: Vec<Value> = ctx
+        .old
+        .map(|o| prop_array(&o.body, "ipConfigurations").to_vec())
+        .unwrap_or_default();
+    let mine: BTreeSet<u32> = ctx
+        .old
+        .map(|o| held_addresses(o).into_iter().map(|(_, ip)| ip).collect())
+        .unwrap_or_default();
     let mut taken = BTreeSet::new();
     let count = prop_array(&body, "ipConfigurations").len();
     for i in 0..count {
@@ -434,7 +554,10 @@ pub fn put_nic(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> 
         if count == 1 && config["properties"]["primary"].is_null() {
             config["properties"]["primary"] = json!(true);
         }
-        let Some(subnet_id) = config["properties"]["subnet"]["id"].as_str().map(str::to_string) else {
+        let Some(subnet_id) = config["properties"]["subnet"]["id"]
+            .as_str()
+            .map(str::to_string)
+        else {
             return Err(ArmError::bad_request(
                 "IpConfigurationMustReferenceSubnet",
                 format!("IP configuration {config_id} must reference a subnet."),
@@ -451,7 +574,11 @@ pub fn put_nic(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> 
         }
         let old = old_configs.iter().find(|o| o["name"] == config["name"]);
         assign_private_ip(world, config, &subnet_id, old, &mut taken, &mine)?;
-        for pool in config["properties"]["loadBalancerBackendAddressPools"].as_array().into_iter().flatten() {
+        for pool in config["properties"]["loadBalancerBackendAddressPools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let pool_id = pool["id"].as_str().unwrap_or("");
             let lb = world.get(&key(pool_lb(pool_id)));
             if !lb.is_some_and(|lb| lb_has_pool(lb, pool_id)) {
@@ -465,7 +592,14 @@ pub fn put_nic(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> 
     let vm = world.referrers(&nic_key, RefKind::NicOfVm).next();
     let avset = vm.and_then(|v| vm_avset(world, v));
     for (pool, adding) in basic_pools_of(world, &body) {
-        check_basic_pool(world, &pool, &nic_key, vm.map(|v| (v, avset.as_deref())), adding, ctx.config.basic_lb_max_backend)?;
+        check_basic_pool(
+            world,
+            &pool,
+            &nic_key,
+            vm.map(|v| (v, avset.as_deref())),
+            adding,
+            ctx.config.basic_lb_max_backend,
+        )?;
     }
     props(&mut body).remove("virtualMachine");
     Ok(Prepared::body(body))
@@ -478,7 +612,11 @@ pub fn nic_references(r: &Resource) -> Vec<OutRef> {
         if let Some(s) = c["properties"]["subnet"]["id"].as_str() {
             out.push((RefKind::IpConfigInSubnet, key(s), source.clone()));
         }
-        for p in c["properties"]["loadBalancerBackendAddressPools"].as_array().into_iter().flatten() {
+        for p in c["properties"]["loadBalancerBackendAddressPools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if let Some(pool) = p["id"].as_str() {
                 out.push((RefKind::BackendPoolMember, key(pool), source.clone()));
             }
@@ -495,7 +633,10 @@ pub fn render_nic(world: &World, r: &Resource, body: &mut Value) {
         props(body).insert("virtualMachine".into(), json!({ "id": vm }));
     }
     let state = r.provisioning_state().to_string();
-    if let Some(configs) = body.pointer_mut("/properties/ipConfigurations").and_then(Value::as_array_mut) {
+    if let Some(configs) = body
+        .pointer_mut("/properties/ipConfigurations")
+        .and_then(Value::as_array_mut)
+    {
         for c in configs {
             c["properties"]["provisioningState"] = json!(state);
         }
@@ -529,7 +670,12 @@ pub fn put_public_ip(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmE
         if !sku(&old.body).eq_ignore_ascii_case(&sku(&body)) {
             return Err(ArmError::bad_request(
                 "PublicIPAddressSkuCannotBeChanged",
-                format!("The SKU of public IP address {} cannot be changed from {} to {}.", ctx.id.id, sku(&old.body), sku(&body)),
+                format!(
+                    "The SKU of public IP address {} cannot be changed from {} to {}.",
+                    ctx.id.id,
+                    sku(&old.body),
+                    sku(&body)
+                ),
             ));
         }
     }
@@ -538,11 +684,20 @@ pub fn put_public_ip(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmE
         .get("publicIPAllocationMethod")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| if basic { "Dynamic".into() } else { "Static".into() });
+        .unwrap_or_else(|| {
+            if basic {
+                "Dynamic".into()
+            } else {
+                "Static".into()
+            }
+        });
     if !basic && !method.eq_ignore_ascii_case("Static") {
         return Err(ArmError::bad_request(
             "StandardSkuPublicIPAddressesMustBeStatic",
-            format!("Standard sku publicIp {} must have AllocationMethod set to Static.", ctx.id.id),
+            format!(
+                "Standard sku publicIp {} must have AllocationMethod set to Static.",
+                ctx.id.id
+            ),
         ));
     }
     p.insert("publicIPAllocationMethod".into(), json!(method));
@@ -550,7 +705,11 @@ pub fn put_public_ip(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmE
     p.remove("ipConfiguration");
     let address = ctx
         .old
-        .and_then(|o| o.body["properties"]["ipAddress"].as_str().map(str::to_string))
+        .and_then(|o| {
+            o.body["properties"]["ipAddress"]
+                .as_str()
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| {
             // Deterministic per ID, in 20.0.0.0/8 like much of Azure's public space.
             let h = crate::entropy::keyed_digest("public-ip", &ctx.id.key());
@@ -605,16 +764,29 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
     }
     let child_ids: BTreeSet<String> = LB_CHILDREN
         .iter()
-        .flat_map(|c| prop_array(&body, c).iter().filter_map(|i| i["id"].as_str().map(key)))
+        .flat_map(|c| {
+            prop_array(&body, c)
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(key))
+        })
         .collect();
-    let old_frontends: Vec<Value> = ctx.old.map(|o| prop_array(&o.body, "frontendIPConfigurations").to_vec()).unwrap_or_default();
-    let mine: BTreeSet<u32> = ctx.old.map(|o| held_addresses(o).into_iter().map(|(_, ip)| ip).collect()).unwrap_or_default();
+    let old_frontends: Vec<Value> = ctx
+        .old
+        .map(|o| prop_array(&o.body, "frontendIPConfigurations").to_vec())
+        .unwrap_or_default();
+    let mine: BTreeSet<u32> = ctx
+        .old
+        .map(|o| held_addresses(o).into_iter().map(|(_, ip)| ip).collect())
+        .unwrap_or_default();
     let mut taken = BTreeSet::new();
     let frontends = prop_array(&body, "frontendIPConfigurations").len();
     for i in 0..frontends {
         let fe = &mut body["properties"]["frontendIPConfigurations"][i];
         let fe_id = fe["id"].as_str().unwrap_or("").to_string();
-        if let Some(pip_id) = fe["properties"]["publicIPAddress"]["id"].as_str().map(str::to_string) {
+        if let Some(pip_id) = fe["properties"]["publicIPAddress"]["id"]
+            .as_str()
+            .map(str::to_string)
+        {
             let Some(pip) = world.get(&key(&pip_id)) else {
                 return Err(ArmError::invalid_reference(&pip_id, &fe_id));
             };
@@ -626,7 +798,10 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
                 ));
             }
         }
-        if let Some(subnet_id) = fe["properties"]["subnet"]["id"].as_str().map(str::to_string) {
+        if let Some(subnet_id) = fe["properties"]["subnet"]["id"]
+            .as_str()
+            .map(str::to_string)
+        {
             let old = old_frontends.iter().find(|o| o["name"] == fe["name"]);
             assign_private_ip(world, fe, &subnet_id, old, &mut taken, &mine)?;
         }
@@ -647,7 +822,10 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
             }
         }
     }
-    if let Some(pools) = body.pointer_mut("/properties/backendAddressPools").and_then(Value::as_array_mut) {
+    if let Some(pools) = body
+        .pointer_mut("/properties/backendAddressPools")
+        .and_then(Value::as_array_mut)
+    {
         for pool in pools {
             if let Some(p) = pool.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("backendIPConfigurations");
@@ -672,7 +850,10 @@ pub fn lb_references(r: &Resource) -> Vec<OutRef> {
 }
 
 pub fn render_load_balancer(world: &World, body: &mut Value) {
-    if let Some(pools) = body.pointer_mut("/properties/backendAddressPools").and_then(Value::as_array_mut) {
+    if let Some(pools) = body
+        .pointer_mut("/properties/backendAddressPools")
+        .and_then(Value::as_array_mut)
+    {
         for pool in pools {
             let pool_key = pool["id"].as_str().map(key).unwrap_or_default();
             let members: Vec<Value> = world

@@ -1,6 +1,6 @@
 //! Resource groups (Microsoft.Resources/resourceGroups).
 
-use super::{props, PutCtx, Prepared};
+use super::{props, Prepared, PutCtx};
 use crate::error::ArmError;
 use serde_json::{json, Value};
 

@@ -26,7 +26,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn code(&self) -> &str {
@@ -44,7 +47,11 @@ pub struct Sim {
 
 /// A configuration whose clock practically stands still, so tests move time only with `advance`.
 pub fn frozen() -> Config {
-    Config { time_scale: 1e-9, token_lifetime: 1e9, ..Config::default() }
+    Config {
+        time_scale: 1e-9,
+        token_lifetime: 1e9,
+        ..Config::default()
+    }
 }
 
 impl Sim {
@@ -72,17 +79,34 @@ impl Sim {
             "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
             c.client_id, c.client_secret
         );
-        let r = self.raw("POST", &format!("/{}/oauth2/v2.0/token", c.tenant), Some(form.into_bytes()), &[("content-type", "application/x-www-form-urlencoded")]).await;
+        let r = self
+            .raw(
+                "POST",
+                &format!("/{}/oauth2/v2.0/token", c.tenant),
+                Some(form.into_bytes()),
+                &[("content-type", "application/x-www-form-urlencoded")],
+            )
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body["access_token"].as_str().expect("token").to_string()
     }
 
-    pub async fn raw(&self, method: &str, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Reply {
-        let mut b = hyper::Request::builder().method(method).uri(format!("{}{}", self.base, path));
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("request");
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
         let resp = self.client.request(req).await.expect("response");
         let status = resp.status().as_u16();
         let headers = resp
@@ -91,43 +115,89 @@ impl Sim {
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
-        Reply { status, headers, body }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// An authenticated ARM call; `path` may carry its own query.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let auth = format!("Bearer {}", self.token);
-        let mut all = vec![("authorization", auth.as_str()), ("content-type", "application/json")];
+        let mut all = vec![
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ];
         all.extend_from_slice(headers);
-        self.raw(method, path, body.map(|b| serde_json::to_vec(b).expect("json")), &all).await
+        self.raw(
+            method,
+            path,
+            body.map(|b| serde_json::to_vec(b).expect("json")),
+            &all,
+        )
+        .await
     }
 
     pub async fn put(&self, id: &str, version: &str, body: Value) -> Reply {
-        self.call("PUT", &format!("{id}?api-version={version}"), Some(&body), &[]).await
+        self.call(
+            "PUT",
+            &format!("{id}?api-version={version}"),
+            Some(&body),
+            &[],
+        )
+        .await
     }
 
     pub async fn get(&self, id: &str, version: &str) -> Reply {
-        self.call("GET", &format!("{id}?api-version={version}"), None, &[]).await
+        self.call("GET", &format!("{id}?api-version={version}"), None, &[])
+            .await
     }
 
     pub async fn delete(&self, id: &str, version: &str) -> Reply {
-        self.call("DELETE", &format!("{id}?api-version={version}"), None, &[]).await
+        self.call("DELETE", &format!("{id}?api-version={version}"), None, &[])
+            .await
     }
 
     /// Moves simulated time forward.
     pub async fn advance(&self, seconds: f64) {
-        let r = self.raw("POST", "/_sim/clock", Some(serde_json::to_vec(&json!({ "advance_seconds": seconds })).expect("json")), &[]).await;
+        let r = self
+            .raw(
+                "POST",
+                "/_sim/clock",
+                Some(serde_json::to_vec(&json!({ "advance_seconds": seconds })).expect("json")),
+                &[],
+            )
+            .await;
         assert_eq!(r.status, 200);
     }
 
     pub async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        self.raw(method, path, body.map(|b| serde_json::to_vec(&b).expect("json")), &[]).await
+        self.raw(
+            method,
+            path,
+            body.map(|b| serde_json::to_vec(&b).expect("json")),
+            &[],
+        )
+        .await
     }
 
     /// URL path of an absolute URL the simulator handed out.
     pub fn path_of(&self, url: &str) -> String {
-        url.strip_prefix(&self.base).expect("URL on the simulator").to_string()
+        url.strip_prefix(&self.base)
+            .expect("URL on the simulator")
+            .to_string()
     }
 
     // ---- IDs and fixtures ----
@@ -143,15 +213,25 @@ impl Sim {
     /// Creates a resource and waits (in simulated time) until it has been provisioned.
     pub async fn create(&self, id: &str, version: &str, body: Value) -> Value {
         let r = self.put(id, version, body).await;
-        assert!(r.status == 201 || r.status == 200, "PUT {id}: {} {:?}", r.status, r.body);
+        assert!(
+            r.status == 201 || r.status == 200,
+            "PUT {id}: {} {:?}",
+            r.status,
+            r.body
+        );
         self.advance(600.0).await;
         let g = self.get(id, version).await;
-        assert_eq!(g.body["properties"]["provisioningState"], "Succeeded", "{:?}", g.body);
+        assert_eq!(
+            g.body["properties"]["provisioningState"], "Succeeded",
+            "{:?}",
+            g.body
+        );
         g.body
     }
 
     pub async fn group(&self, name: &str) {
-        self.create(&self.rg(name), RG, json!({ "location": "westeurope" })).await;
+        self.create(&self.rg(name), RG, json!({ "location": "westeurope" }))
+            .await;
     }
 
     /// A resource group with a VNet 10.0.0.0/16 and subnet `nodes` 10.0.0.0/20; returns the subnet ID.
@@ -192,8 +272,19 @@ impl Sim {
     }
 
     /// A NIC in `subnet` and a VM on it; returns (vm ID, NIC ID).
-    pub async fn node(&self, rg: &str, name: &str, subnet: &str, avset: Option<&str>, pools: &[&str]) -> (String, String) {
-        let nic = self.id(rg, "Microsoft.Network/networkInterfaces", &format!("{name}-nic"));
+    pub async fn node(
+        &self,
+        rg: &str,
+        name: &str,
+        subnet: &str,
+        avset: Option<&str>,
+        pools: &[&str],
+    ) -> (String, String) {
+        let nic = self.id(
+            rg,
+            "Microsoft.Network/networkInterfaces",
+            &format!("{name}-nic"),
+        );
         let r = self.put(&nic, NET, Self::nic_body(subnet, pools)).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         let vm = self.id(rg, "Microsoft.Compute/virtualMachines", name);
