@@ -108,7 +108,8 @@ pub fn parse_target(path: &str) -> Result<Target, ArmError> {
         types.push(rest[i].to_string());
         if i + 1 == rest.len() {
             return Ok(Target::Collection {
-                parent: trimmed[..consumed].to_string(),
+                // A top-level collection lives in its scope; a child collection in its parent resource.
+                parent: trimmed[..if i == 0 { scope_len } else { consumed }].to_string(),
                 resource_type: types.join("/"),
                 subscription,
             });

@@ -7,6 +7,8 @@ use std::io::Write;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config: Config = Cli::parse().into();
+    // Register for signals before announcing the URL, so a supervisor may stop us as soon as it has read it.
+    let signals = Signals::register();
     let running = match start(config).await {
         Ok(r) => r,
         Err(e) => {
@@ -23,29 +25,35 @@ async fn main() -> std::process::ExitCode {
         "largek8s-sim: serving ARM at {} (subscription {})",
         running.base_url, running.sim.config.subscription
     );
-    wait_for_signal().await;
+    signals.wait().await;
     eprintln!("largek8s-sim: shutting down");
     running.stop().await;
     std::process::ExitCode::SUCCESS
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
+/// SIGTERM and SIGINT (Ctrl-C).
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
+            return;
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

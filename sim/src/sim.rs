@@ -187,7 +187,7 @@ impl Sim {
             };
             rules::prepare_put(&ctx, body)?
         } else {
-            if let Some(p) = body["properties"].as_object_mut() {
+            if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.insert("provisioningState".into(), json!("Succeeded"));
             }
             rules::Prepared {

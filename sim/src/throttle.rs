@@ -50,8 +50,11 @@ impl Bucket {
 
     /// Simulated seconds until this bucket admits one request, or zero.
     fn wait(&self, now: f64) -> f64 {
-        let blocked = (self.blocked_until - now).max(0.0);
-        let empty = if self.tokens >= 1.0 {
+        // Tolerance for float rounding, so a client that waits exactly the advertised time is admitted.
+        const EPSILON: f64 = 1e-9;
+        let blocked = self.blocked_until - now;
+        let blocked = if blocked > EPSILON { blocked } else { 0.0 };
+        let empty = if self.tokens >= 1.0 - EPSILON {
             0.0
         } else {
             (1.0 - self.tokens) / self.rate

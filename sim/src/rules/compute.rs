@@ -210,7 +210,7 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
         os.remove("adminPassword");
         os.remove("customData");
     }
-    if let Some(p) = body["properties"].as_object_mut() {
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.remove("userData");
     }
     let mut upserts = Vec::new();

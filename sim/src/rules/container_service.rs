@@ -96,7 +96,7 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
         if new_subnet.as_deref().map(key) != Some(key(old)) {
             if let Some(s) = world.get(&key(old)) {
                 let mut s = s.clone();
-                if let Some(p) = s.body["properties"].as_object_mut() {
+                if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {
                     p.remove("serviceAssociationLinks");
                 }
                 upserts.push(s);
@@ -142,7 +142,7 @@ pub fn unlink(world: &mut World, cluster: &Resource) {
     };
     if let Some(s) = world.get(&key(&subnet_id)) {
         let mut s = s.clone();
-        if let Some(p) = s.body["properties"].as_object_mut() {
+        if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {
             p.remove("serviceAssociationLinks");
         }
         world.put(s);

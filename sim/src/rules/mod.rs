@@ -204,7 +204,11 @@ fn name_children(
     name: &str,
     child_type: &str,
 ) -> Result<(), ArmError> {
-    let Some(items) = body["properties"][name].as_array_mut() else {
+    let Some(items) = body
+        .get_mut("properties")
+        .and_then(|p| p.get_mut(name))
+        .and_then(Value::as_array_mut)
+    else {
         return Ok(());
     };
     for item in items.iter_mut() {

@@ -117,7 +117,10 @@ fn validate_subnet(
         }
     }
     name_children(&mut body, subnet_id, "delegations", "delegations")?;
-    if let Some(ds) = body["properties"]["delegations"].as_array_mut() {
+    if let Some(ds) = body
+        .pointer_mut("/properties/delegations")
+        .and_then(Value::as_array_mut)
+    {
         for d in ds {
             if d["properties"]["serviceName"]
                 .as_str()
@@ -630,7 +633,10 @@ pub fn render_nic(world: &World, r: &Resource, body: &mut Value) {
         props(body).insert("virtualMachine".into(), json!({ "id": vm }));
     }
     let state = r.provisioning_state().to_string();
-    if let Some(configs) = body["properties"]["ipConfigurations"].as_array_mut() {
+    if let Some(configs) = body
+        .pointer_mut("/properties/ipConfigurations")
+        .and_then(Value::as_array_mut)
+    {
         for c in configs {
             c["properties"]["provisioningState"] = json!(state);
         }
@@ -816,9 +822,12 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
             }
         }
     }
-    if let Some(pools) = body["properties"]["backendAddressPools"].as_array_mut() {
+    if let Some(pools) = body
+        .pointer_mut("/properties/backendAddressPools")
+        .and_then(Value::as_array_mut)
+    {
         for pool in pools {
-            if let Some(p) = pool["properties"].as_object_mut() {
+            if let Some(p) = pool.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("backendIPConfigurations");
             }
         }
@@ -841,7 +850,10 @@ pub fn lb_references(r: &Resource) -> Vec<OutRef> {
 }
 
 pub fn render_load_balancer(world: &World, body: &mut Value) {
-    if let Some(pools) = body["properties"]["backendAddressPools"].as_array_mut() {
+    if let Some(pools) = body
+        .pointer_mut("/properties/backendAddressPools")
+        .and_then(Value::as_array_mut)
+    {
         for pool in pools {
             let pool_key = pool["id"].as_str().map(key).unwrap_or_default();
             let members: Vec<Value> = world

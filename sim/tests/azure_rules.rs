@@ -1,0 +1,556 @@
+//! Azure's rules, each with the status and error code a client sees.
+
+mod common;
+
+use common::*;
+use largek8s_sim::config::{BasicLb, ThrottleModel};
+use serde_json::{json, Value};
+
+fn unthrottled() -> largek8s_sim::Config {
+    largek8s_sim::Config {
+        throttle: ThrottleModel::Off,
+        ..frozen()
+    }
+}
+
+async fn avset(sim: &Sim, rg: &str, name: &str) -> String {
+    let id = sim.id(rg, "Microsoft.Compute/availabilitySets", name);
+    sim.create(&id, COMPUTE, json!({ "location": "westeurope", "sku": { "name": "Aligned" }, "properties": { "platformFaultDomainCount": 2, "platformUpdateDomainCount": 5 } })).await;
+    id
+}
+
+#[tokio::test]
+async fn availability_set_domain_counts_are_bounded() {
+    let sim = Sim::start().await;
+    sim.group("rg").await;
+    let id = sim.id("rg", "Microsoft.Compute/availabilitySets", "as");
+    let r = sim
+        .put(
+            &id,
+            COMPUTE,
+            json!({ "location": "westeurope", "properties": { "platformFaultDomainCount": 4 } }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
+    let r = sim
+        .put(
+            &id,
+            COMPUTE,
+            json!({ "location": "westeurope", "properties": { "platformUpdateDomainCount": 21 } }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
+    let r = sim.put(&id, COMPUTE, json!({ "location": "westeurope", "properties": { "platformFaultDomainCount": 3, "platformUpdateDomainCount": 20 } })).await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn fault_domain_maximum_is_configurable() {
+    let sim = Sim::with(largek8s_sim::Config {
+        max_fault_domains: 2,
+        ..frozen()
+    })
+    .await;
+    sim.group("rg").await;
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Compute/availabilitySets", "as"),
+            COMPUTE,
+            json!({ "location": "westeurope", "properties": { "platformFaultDomainCount": 3 } }),
+        )
+        .await;
+    assert_eq!(r.code(), "InvalidParameter");
+}
+
+#[tokio::test]
+async fn an_availability_set_holds_at_most_200_vms_and_lists_them() {
+    let sim = Sim::with(unthrottled()).await;
+    let subnet = sim.network("rg").await;
+    let set = avset(&sim, "rg", "as").await;
+    for i in 0..200 {
+        sim.node("rg", &format!("vm{i}"), &subnet, Some(&set), &[])
+            .await;
+    }
+    let nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "extra-nic");
+    assert_eq!(
+        sim.put(&nic, NET, Sim::nic_body(&subnet, &[])).await.status,
+        201
+    );
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Compute/virtualMachines", "extra"),
+            COMPUTE,
+            Sim::vm_body(&nic, Some(&set)),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "OperationNotAllowed"));
+    let g = sim.get(&set, COMPUTE).await;
+    let members = g.body["properties"]["virtualMachines"]
+        .as_array()
+        .expect("virtualMachines");
+    assert_eq!(members.len(), 200);
+    assert!(members.iter().any(|m| m["id"]
+        .as_str()
+        .is_some_and(|id| id.ends_with("/virtualMachines/vm199"))));
+}
+
+#[tokio::test]
+async fn a_vm_keeps_its_availability_set() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let a = avset(&sim, "rg", "a").await;
+    let b = avset(&sim, "rg", "b").await;
+    let (vm, nic) = sim.node("rg", "vm", &subnet, Some(&a), &[]).await;
+    sim.advance(120.0).await;
+    let r = sim.put(&vm, COMPUTE, Sim::vm_body(&nic, Some(&b))).await;
+    assert_eq!((r.status, r.code()), (409, "PropertyChangeNotAllowed"));
+    let r = sim.put(&vm, COMPUTE, Sim::vm_body(&nic, None)).await;
+    assert_eq!(r.code(), "PropertyChangeNotAllowed");
+    assert_eq!(
+        sim.put(&vm, COMPUTE, Sim::vm_body(&nic, Some(&a)))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn references_must_exist() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "n");
+    let r = sim
+        .put(&nic, NET, Sim::nic_body(&format!("{subnet}x"), &[]))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidResourceReference"));
+    let pool = format!(
+        "{}/backendAddressPools/pool",
+        sim.id("rg", "Microsoft.Network/loadBalancers", "missing")
+    );
+    let r = sim.put(&nic, NET, Sim::nic_body(&subnet, &[&pool])).await;
+    assert_eq!(r.code(), "InvalidResourceReference");
+    let vm = sim.id("rg", "Microsoft.Compute/virtualMachines", "vm");
+    let r = sim.put(&vm, COMPUTE, Sim::vm_body(&nic, None)).await;
+    assert_eq!((r.status, r.code()), (404, "NotFound"));
+    sim.create(&nic, NET, Sim::nic_body(&subnet, &[])).await;
+    let r = sim
+        .put(
+            &vm,
+            COMPUTE,
+            Sim::vm_body(
+                &nic,
+                Some(&sim.id("rg", "Microsoft.Compute/availabilitySets", "none")),
+            ),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "NotFound"));
+}
+
+#[tokio::test]
+async fn vm_hides_secrets_and_owns_its_disk_and_nic() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let (vm, nic) = sim.node("rg", "vm", &subnet, None, &[]).await;
+    sim.advance(120.0).await;
+    let g = sim.get(&vm, COMPUTE).await;
+    let os = &g.body["properties"]["osProfile"];
+    assert!(
+        os.get("adminPassword").is_none() && os.get("customData").is_none(),
+        "{os}"
+    );
+    let disk = g.body["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
+        .as_str()
+        .expect("disk id")
+        .to_string();
+    assert_eq!(sim.get(&disk, COMPUTE).await.status, 200);
+    assert_eq!(
+        sim.get(&nic, NET).await.body["properties"]["virtualMachine"]["id"],
+        vm.as_str()
+    );
+    let r = sim.delete(&nic, NET).await;
+    assert_eq!((r.status, r.code()), (400, "NicInUse"));
+    assert_eq!(sim.delete(&vm, COMPUTE).await.status, 202);
+    sim.advance(60.0).await;
+    assert_eq!(sim.get(&vm, COMPUTE).await.status, 404);
+    assert_eq!(
+        sim.get(&disk, COMPUTE).await.status,
+        404,
+        "deleteOption Delete takes the disk"
+    );
+    assert_eq!(
+        sim.get(&nic, NET).await.status,
+        404,
+        "deleteOption Delete takes the NIC"
+    );
+}
+
+async fn basic_lb(sim: &Sim, rg: &str, name: &str) -> String {
+    let lb = sim.id(rg, "Microsoft.Network/loadBalancers", name);
+    sim.create(&lb, NET, json!({ "location": "westeurope", "sku": { "name": "Basic" }, "properties": { "backendAddressPools": [{ "name": "pool" }] } })).await;
+    format!("{lb}/backendAddressPools/pool")
+}
+
+#[tokio::test]
+async fn a_basic_pool_takes_one_availability_set() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let pool = basic_lb(&sim, "rg", "lb").await;
+    let a = avset(&sim, "rg", "a").await;
+    let b = avset(&sim, "rg", "b").await;
+    sim.node("rg", "a1", &subnet, Some(&a), &[&pool]).await;
+    let nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "b1-nic");
+    assert_eq!(
+        sim.put(&nic, NET, Sim::nic_body(&subnet, &[&pool]))
+            .await
+            .status,
+        201
+    );
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Compute/virtualMachines", "b1"),
+            COMPUTE,
+            Sim::vm_body(&nic, Some(&b)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            400,
+            "VirtualMachinesInBasicLoadBalancerMustBeInSameAvailabilitySet"
+        )
+    );
+    sim.advance(60.0).await;
+    let lb = sim
+        .get(&sim.id("rg", "Microsoft.Network/loadBalancers", "lb"), NET)
+        .await;
+    let members = lb.body["properties"]["backendAddressPools"][0]["properties"]
+        ["backendIPConfigurations"]
+        .as_array()
+        .expect("members")
+        .clone();
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().any(|m| m["id"]
+        .as_str()
+        .is_some_and(|id| id.ends_with("/networkInterfaces/a1-nic/ipConfigurations/ipconfig1"))));
+}
+
+#[tokio::test]
+async fn a_basic_pool_has_a_configurable_size_limit() {
+    let sim = Sim::with(largek8s_sim::Config {
+        basic_lb_max_backend: 2,
+        ..frozen()
+    })
+    .await;
+    let subnet = sim.network("rg").await;
+    let pool = basic_lb(&sim, "rg", "lb").await;
+    for i in 0..2 {
+        let nic = sim.id(
+            "rg",
+            "Microsoft.Network/networkInterfaces",
+            &format!("n{i}"),
+        );
+        assert_eq!(
+            sim.put(&nic, NET, Sim::nic_body(&subnet, &[&pool]))
+                .await
+                .status,
+            201
+        );
+    }
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Network/networkInterfaces", "n2"),
+            NET,
+            Sim::nic_body(&subnet, &[&pool]),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "BasicLoadBalancerBackendPoolLimitReached")
+    );
+}
+
+#[tokio::test]
+async fn public_ip_sku_must_match_the_load_balancer() {
+    let sim = Sim::start().await;
+    sim.group("rg").await;
+    let pip = sim.id("rg", "Microsoft.Network/publicIPAddresses", "pip");
+    let made = sim
+        .create(
+            &pip,
+            NET,
+            json!({ "location": "westeurope", "sku": { "name": "Basic" } }),
+        )
+        .await;
+    assert!(made["properties"]["ipAddress"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("20.")));
+    let lb = sim.id("rg", "Microsoft.Network/loadBalancers", "lb");
+    let r = sim.put(&lb, NET, json!({ "location": "westeurope", "sku": { "name": "Standard" }, "properties": { "frontendIPConfigurations": [{ "name": "fe", "properties": { "publicIPAddress": { "id": pip } } }] } })).await;
+    assert_eq!((r.status, r.code()), (400, "PublicIPAndLBSkuDoNotMatch"));
+    let r = sim.put(&lb, NET, json!({ "location": "westeurope", "sku": { "name": "Basic" }, "properties": { "frontendIPConfigurations": [{ "name": "fe", "properties": { "publicIPAddress": { "id": pip } } }] } })).await;
+    assert_eq!(r.status, 201);
+    sim.advance(60.0).await;
+    assert_eq!(
+        sim.delete(&pip, NET).await.code(),
+        "PublicIPAddressCannotBeDeleted"
+    );
+}
+
+#[tokio::test]
+async fn basic_sku_creation_can_be_denied_as_since_the_retirement() {
+    let sim = Sim::with(largek8s_sim::Config {
+        basic_lb: BasicLb::Deny,
+        ..frozen()
+    })
+    .await;
+    sim.group("rg").await;
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Network/publicIPAddresses", "pip"),
+            NET,
+            json!({ "location": "westeurope", "sku": { "name": "Basic" } }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "IPv4BasicSkuPublicIpCountLimitReached")
+    );
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Network/loadBalancers", "lb"),
+            NET,
+            json!({ "location": "westeurope" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "BasicSkuLoadBalancerCountLimitReached")
+    );
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Network/loadBalancers", "lb"),
+            NET,
+            json!({ "location": "westeurope", "sku": { "name": "Standard" } }),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn subnets_lie_inside_the_vnet_without_overlap() {
+    let owned = Sim::start().await;
+    let sim = &owned;
+    let subnet = sim.network("rg").await;
+    let vnet = sim.id("rg", "Microsoft.Network/virtualNetworks", "vnet");
+    let vnet = vnet.as_str();
+    let put = move |name: &str, prefix: &str| {
+        let id = format!("{vnet}/subnets/{name}");
+        let body = json!({ "properties": { "addressPrefix": prefix } });
+        async move { sim.put(&id, NET, body).await }
+    };
+    let r = put("out", "10.1.0.0/24").await;
+    assert_eq!((r.status, r.code()), (400, "NetcfgSubnetRangeOutsideVnet"));
+    let r = put("overlap", "10.0.8.0/24").await;
+    assert_eq!((r.status, r.code()), (400, "NetcfgSubnetRangesOverlap"));
+    let r = put("bad", "10.0.16.1/24").await;
+    assert_eq!(r.code(), "InvalidCIDRNotation");
+    let r = put("ok", "10.0.16.0/24").await;
+    assert_eq!(r.status, 201);
+    sim.advance(10.0).await;
+    let list = sim
+        .call(
+            "GET",
+            &format!("{vnet}/subnets?api-version={NET}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(list.body["value"].as_array().map(Vec::len), Some(2));
+    assert_eq!(sim.get(&subnet, NET).await.status, 200);
+}
+
+async fn aci_world(sim: &Sim, plugin: &str) -> (String, String, Value) {
+    let nodes = sim.network("rg").await;
+    let vnet = sim.id("rg", "Microsoft.Network/virtualNetworks", "vnet");
+    let aci = format!("{vnet}/subnets/aci");
+    sim.create(&aci, NET, json!({ "properties": { "addressPrefix": "10.0.16.0/24", "delegations": [{ "name": "aci", "properties": { "serviceName": "Microsoft.ContainerInstance/containerGroups" } }] } })).await;
+    let cluster = sim.id("rg", "Microsoft.ContainerService/managedClusters", "aks");
+    let body = json!({
+        "location": "westeurope",
+        "identity": { "type": "SystemAssigned" },
+        "properties": {
+            "dnsPrefix": "aks",
+            "agentPoolProfiles": [{ "name": "system", "count": 1, "vmSize": "Standard_D2s_v5", "mode": "System", "vnetSubnetID": nodes }],
+            "networkProfile": { "networkPlugin": plugin },
+        },
+    });
+    sim.create(&cluster, AKS, body.clone()).await;
+    (aci, cluster, body)
+}
+
+fn with_aci(mut body: Value, enabled: bool) -> Value {
+    body["properties"]["addonProfiles"] =
+        json!({ "aciConnectorLinux": { "enabled": enabled, "config": { "SubnetName": "aci" } } });
+    body
+}
+
+#[tokio::test]
+async fn delegated_subnets_take_no_nics() {
+    let sim = Sim::start().await;
+    let (aci, _, _) = aci_world(&sim, "azure").await;
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Network/networkInterfaces", "n"),
+            NET,
+            Sim::nic_body(&aci, &[]),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "NetworkInterfaceCannotUseDelegatedSubnet")
+    );
+}
+
+#[tokio::test]
+async fn aci_connector_links_its_subnet_until_disabled() {
+    let sim = Sim::start().await;
+    let (aci, cluster, body) = aci_world(&sim, "azure").await;
+    let current = sim.get(&cluster, AKS).await;
+    let etag = current.header("etag").expect("etag").to_string();
+    let stale = sim
+        .call(
+            "PUT",
+            &format!("{cluster}?api-version={AKS}"),
+            Some(&with_aci(body.clone(), true)),
+            &[("if-match", "\"old\"")],
+        )
+        .await;
+    assert_eq!(stale.status, 412);
+    let r = sim
+        .call(
+            "PUT",
+            &format!("{cluster}?api-version={AKS}"),
+            Some(&with_aci(body.clone(), true)),
+            &[("if-match", &etag)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    sim.advance(120.0).await;
+    let s = sim.get(&aci, NET).await;
+    assert_eq!(
+        s.body["properties"]["serviceAssociationLinks"][0]["properties"]["linkedResourceType"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    let r = sim.delete(&aci, NET).await;
+    assert_eq!((r.status, r.code()), (400, "InUseSubnetCannotBeDeleted"));
+    let r = sim
+        .put(
+            &aci,
+            NET,
+            json!({ "properties": { "addressPrefix": "10.0.16.0/24" } }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "SubnetMissingRequiredDelegation")
+    );
+    // A PUT that forgets addonProfiles replaces the whole cluster: the add-on is gone, and so is the link.
+    assert_eq!(sim.put(&cluster, AKS, body).await.status, 200);
+    sim.advance(120.0).await;
+    let g = sim.get(&cluster, AKS).await;
+    assert!(g.body["properties"].get("addonProfiles").is_none());
+    assert!(sim.get(&aci, NET).await.body["properties"]
+        .get("serviceAssociationLinks")
+        .is_none());
+    assert_eq!(sim.delete(&aci, NET).await.status, 202);
+}
+
+#[tokio::test]
+async fn aci_connector_needs_azure_cni_and_a_delegated_subnet() {
+    let sim = Sim::start().await;
+    let (_, cluster, body) = aci_world(&sim, "kubenet").await;
+    let r = sim.put(&cluster, AKS, with_aci(body.clone(), true)).await;
+    assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
+    let mut cni = body.clone();
+    cni["properties"]["networkProfile"]["networkPlugin"] = json!("azure");
+    let mut missing = with_aci(cni, true);
+    missing["properties"]["addonProfiles"]["aciConnectorLinux"]["config"]["SubnetName"] =
+        json!("nodes");
+    let r = sim.put(&cluster, AKS, missing).await;
+    assert_eq!(r.code(), "InvalidParameter", "nodes is not delegated");
+}
+
+#[tokio::test]
+async fn role_assignments_conflict_like_azure() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let role = format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7", sim.sub);
+    let other_role = format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sim.sub);
+    let a = format!("{subnet}/providers/Microsoft.Authorization/roleAssignments/11111111-0000-0000-0000-000000000001");
+    let body = |role: &str| json!({ "properties": { "roleDefinitionId": role, "principalId": "99999999-8888-7777-6666-555555555555" } });
+    let r = sim.put(&a, AUTHZ, body(&role)).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["properties"]["scope"], subnet.as_str());
+    assert_eq!(
+        sim.put(&a, AUTHZ, body(&role)).await.status,
+        200,
+        "identical re-PUT is idempotent"
+    );
+    let r = sim.put(&a, AUTHZ, body(&other_role)).await;
+    assert_eq!((r.status, r.code()), (409, "RoleAssignmentExists"));
+    let b = format!("{subnet}/providers/Microsoft.Authorization/roleAssignments/11111111-0000-0000-0000-000000000002");
+    let r = sim.put(&b, AUTHZ, body(&role)).await;
+    assert_eq!((r.status, r.code()), (409, "RoleAssignmentExists"));
+}
+
+#[tokio::test]
+async fn vm_quota_refuses_creation_past_the_limit() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    sim.node("rg", "vm0", &subnet, None, &[]).await;
+    assert_eq!(
+        sim.control("POST", "/_sim/quota", Some(json!({ "vm_limit": 1 })))
+            .await
+            .status,
+        200
+    );
+    let nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "vm1-nic");
+    sim.put(&nic, NET, Sim::nic_body(&subnet, &[])).await;
+    let r = sim
+        .put(
+            &sim.id("rg", "Microsoft.Compute/virtualMachines", "vm1"),
+            COMPUTE,
+            Sim::vm_body(&nic, None),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "OperationNotAllowed"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("quota"));
+}
+
+#[tokio::test]
+async fn dns_a_record_sets_live_in_their_zone() {
+    let sim = Sim::start().await;
+    sim.group("rg").await;
+    let zone = sim.id("rg", "Microsoft.Network/dnsZones", "example.com");
+    assert_eq!(
+        sim.put(&zone, DNS, json!({ "location": "global" }))
+            .await
+            .status,
+        201
+    );
+    let rec = format!("{zone}/A/www");
+    let r = sim.put(&rec, DNS, json!({ "properties": { "TTL": 60, "ARecords": [{ "ipv4Address": "20.1.2.3" }, { "ipv4Address": "20.1.2.4" }] } })).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["properties"]["fqdn"], "www.example.com.");
+    let bad = sim
+        .put(
+            &format!("{zone}/A/bad"),
+            DNS,
+            json!({ "properties": { "ARecords": [{ "ipv4Address": "nope" }] } }),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
