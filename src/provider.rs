@@ -6,6 +6,8 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::arm::cloud::Cloud;
+use crate::arm::config::{is_loopback, resolve, ConfigError, Resolved, Secret, Settings};
 use crate::functions;
 use crate::resources::client_config;
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
@@ -98,7 +100,7 @@ pub fn validate_provider_config(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::new();
     let at = |name: &str| AttributePath::root().attr(name);
     if let Some(env) = config.get("environment").and_then(Value::as_str) {
-        if !ENVIRONMENTS.contains(&env) {
+        if Cloud::named(env).is_none() {
             diags.push(
                 Diagnostic::error(
                     "Unknown Azure environment",
@@ -152,20 +154,17 @@ pub fn validate_provider_config(config: &Value) -> Diagnostics {
 
 /// `https://…`, or `http://` to a loopback host (the simulator); anything else would send tokens in clear.
 pub fn check_arm_endpoint(endpoint: &str) -> Result<(), String> {
-    let (scheme, rest) = endpoint.split_once("://").ok_or_else(|| {
-        format!("arm_endpoint {endpoint:?} is not a URL; use e.g. https://management.azure.com")
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        format!(
+            "arm_endpoint {endpoint:?} is not a URL ({e}); use e.g. https://management.azure.com"
+        )
     })?;
-    let host_port = rest.split('/').next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
-    if host.is_empty() {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("arm_endpoint {endpoint:?} has no host"));
     }
-    match scheme {
+    match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
         "http" => Err(format!(
             "arm_endpoint {endpoint:?} uses plain http to a host that is not loopback; bearer tokens would travel \
              unencrypted. Use https, or http only to 127.0.0.1/localhost for the simulator."
@@ -174,18 +173,56 @@ pub fn check_arm_endpoint(endpoint: &str) -> Result<(), String> {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// The provider block as the ARM client's settings; unset attributes stay `None` for the environment to fill.
+pub fn settings_from(config: &Value) -> Settings {
+    let string = |name: &str| config.get(name).and_then(Value::as_str).map(str::to_string);
+    let secret = |name: &str| string(name).map(Secret::new);
+    let flag = |name: &str| config.get(name).and_then(Value::as_bool);
+    Settings {
+        subscription_id: string("subscription_id"),
+        tenant_id: string("tenant_id"),
+        client_id: string("client_id"),
+        client_id_file_path: string("client_id_file_path"),
+        client_secret: secret("client_secret"),
+        client_secret_file_path: string("client_secret_file_path"),
+        use_oidc: flag("use_oidc"),
+        oidc_token: secret("oidc_token"),
+        oidc_token_file_path: string("oidc_token_file_path"),
+        oidc_request_url: string("oidc_request_url"),
+        oidc_request_token: secret("oidc_request_token"),
+        use_msi: flag("use_msi"),
+        msi_endpoint: string("msi_endpoint"),
+        use_cli: flag("use_cli"),
+        environment: string("environment"),
+        metadata_host: string("metadata_host"),
+        arm_endpoint: string("arm_endpoint"),
+        max_concurrency: config
+            .get("max_concurrency")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_i64()),
+    }
+}
+
+/// A configuration error from the ARM settings, on its attribute, naming the variable that can set it too.
+fn config_diagnostic(error: ConfigError) -> Diagnostic {
+    let detail = match error.env_var {
+        Some(var) => format!(
+            "{} (set `{}` in the provider block or the {var} environment variable)",
+            error.message, error.attribute
+        ),
+        None => error.message,
+    };
+    Diagnostic::error("Invalid provider configuration", detail)
+        .at(AttributePath::root().attr(error.attribute))
 }
 
 /// The provider configuration as Terraform last sent it (resolved against the environment when used).
 #[derive(Debug, Clone, Default)]
 pub struct Configured {
     pub terraform_version: String,
-    pub config: Option<Value>,
+    /// The ARM settings once resolved against the environment; `None` before ConfigureProvider, or while
+    /// the provider block still holds unknown values.
+    pub resolved: Option<Resolved>,
 }
 
 pub struct LargeK8s {
@@ -264,16 +301,40 @@ impl Provider for LargeK8s {
     }
 
     async fn configure_provider(&self, request: ConfigureRequest) -> Diagnostics {
-        let diags = validate_provider_config(&request.config);
+        let mut diags = validate_provider_config(&request.config);
         for secret in ["client_secret", "oidc_token", "oidc_request_token"] {
             if let Some(s) = request.config.get(secret).and_then(Value::as_str) {
                 crate::plugin::logging::register_secret(s);
             }
         }
+        for var in [
+            "ARM_CLIENT_SECRET",
+            "ARM_OIDC_TOKEN",
+            "ARM_OIDC_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ] {
+            if let Ok(s) = std::env::var(var) {
+                crate::plugin::logging::register_secret(&s);
+            }
+        }
+        // Values that are still unknown (they depend on resources not yet created) are resolved at apply time.
+        let resolved = if diags.has_errors() || !request.config.is_fully_known() {
+            None
+        } else {
+            match resolve(settings_from(&request.config), |k| std::env::var(k).ok()) {
+                Ok(resolved) => Some(resolved),
+                Err(errors) => {
+                    errors
+                        .into_iter()
+                        .for_each(|e| diags.push(config_diagnostic(e)));
+                    None
+                }
+            }
+        };
         if let Ok(mut c) = self.configured.lock() {
             *c = Configured {
                 terraform_version: request.terraform_version,
-                config: Some(request.config),
+                resolved,
             };
         }
         diags
@@ -340,9 +401,18 @@ impl Provider for LargeK8s {
         match type_name {
             client_config::TYPE_NAME => {
                 let configured = self.configured();
-                let state =
-                    client_config::read(configured.config.as_ref(), |k| std::env::var(k).ok());
-                (state, Diagnostics::new())
+                match configured.resolved.as_ref() {
+                    Some(resolved) => (client_config::read(resolved), Diagnostics::new()),
+                    None => (
+                        Value::Null,
+                        Diagnostic::error(
+                            "Provider not configured",
+                            "largek8s_client_config needs a fully known provider configuration; check \
+                             the provider block for values that depend on resources not yet created.",
+                        )
+                        .into(),
+                    ),
+                }
             }
             other => (Value::Null, unknown_data_source(other)),
         }

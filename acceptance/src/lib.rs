@@ -168,3 +168,52 @@ impl Workspace {
 pub fn required_providers() -> String {
     format!("terraform {{\n  required_providers {{\n    largek8s = {{\n      source = \"{SOURCE}\"\n    }}\n  }}\n}}\n")
 }
+
+/// Identity the simulator accepts by default (see sim/README.md).
+pub mod sim_defaults {
+    pub const SUBSCRIPTION: &str = "11111111-2222-3333-4444-555555555555";
+    pub const TENANT: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    pub const CLIENT_ID: &str = "00000000-1111-2222-3333-444444444444";
+    pub const CLIENT_SECRET: &str = "largek8s-sim-secret";
+}
+
+/// A running `largek8s-sim` on a free loopback port, stopped when dropped.
+pub struct Simulator {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Simulator {
+    /// Starts the simulator with `args` (e.g. `["--seed", "demo"]`) and waits for its base URL.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(workspace_binary("largek8s-sim"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start largek8s-sim: {e}"));
+        let stdout = child
+            .stdout
+            .take()
+            .unwrap_or_else(|| panic!("largek8s-sim has no stdout"));
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("reading largek8s-sim's URL: {e}"));
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected first line from largek8s-sim: {line:?}"
+        );
+        Simulator { child, url }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

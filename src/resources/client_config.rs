@@ -8,38 +8,15 @@ use crate::tf::value::Value;
 
 pub const TYPE_NAME: &str = "largek8s_client_config";
 
-/// Computed attributes, each with the provider attribute and environment variable it comes from.
-const FIELDS: [(&str, &str, &str, &str); 5] = [
-    (
-        "subscription_id",
-        "subscription_id",
-        "ARM_SUBSCRIPTION_ID",
-        "The subscription the provider manages.",
-    ),
-    (
-        "tenant_id",
-        "tenant_id",
-        "ARM_TENANT_ID",
-        "The Microsoft Entra tenant the provider authenticates in.",
-    ),
-    (
-        "client_id",
-        "client_id",
-        "ARM_CLIENT_ID",
-        "The client (application) ID the provider authenticates as.",
-    ),
-    (
-        "environment",
-        "environment",
-        "ARM_ENVIRONMENT",
-        "The Azure cloud: `public`, `usgovernment` or `china`.",
-    ),
-    (
-        "arm_endpoint",
-        "arm_endpoint",
-        "ARM_ENDPOINT",
-        "The Azure Resource Manager endpoint, when set explicitly.",
-    ),
+use crate::arm::config::{AuthMethod, CloudSource, Resolved};
+
+/// Computed attributes and their descriptions.
+const FIELDS: [(&str, &str); 5] = [
+    ("subscription_id", "The subscription the provider manages."),
+    ("tenant_id", "The Microsoft Entra tenant the provider authenticates in, when the credential names one."),
+    ("client_id", "The client (application) ID the provider authenticates as, when the credential names one."),
+    ("environment", "The Azure cloud: `public`, `usgovernment`, `china`, or `custom` for a discovered cloud."),
+    ("arm_endpoint", "The Azure Resource Manager endpoint, or the metadata URL a custom cloud is discovered from."),
 ];
 
 pub fn schema() -> Schema {
@@ -48,7 +25,7 @@ pub fn schema() -> Schema {
             "The subscription, tenant, client and cloud this provider is configured for, with the `ARM_*` \
              environment variables applied. Handy to build ARM IDs and role assignments in modules.",
         ),
-        |block, (name, _, _, description)| block.attribute(Attribute::computed(name, Type::String).describe(*description)),
+        |block, (name, description)| block.attribute(Attribute::computed(name, Type::String).describe(*description)),
     );
     Schema::new(0, block)
 }
@@ -57,50 +34,71 @@ pub fn validate(_config: &Value) -> Diagnostics {
     Diagnostics::new()
 }
 
-/// The data source's state from the provider configuration (`None` when unconfigured) and the environment.
-pub fn read(provider_config: Option<&Value>, env: impl Fn(&str) -> Option<String>) -> Value {
-    Value::object(FIELDS.iter().map(|(name, attr, var, _)| {
-        let from_config = provider_config
-            .and_then(|c| c.get(attr))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let resolved = from_config.or_else(|| env(var).filter(|v| !v.is_empty()));
-        let resolved = match (*name, resolved) {
-            ("environment", None) => Some("public".to_string()),
-            (_, v) => v,
-        };
-        (*name, resolved.map_or(Value::Null, Value::string))
-    }))
+/// The data source's state: what the ARM client will use.
+pub fn read(resolved: &Resolved) -> Value {
+    let (tenant_id, client_id) = match &resolved.auth {
+        AuthMethod::ClientSecret {
+            tenant_id,
+            client_id,
+            ..
+        }
+        | AuthMethod::Oidc {
+            tenant_id,
+            client_id,
+            ..
+        } => (Some(tenant_id.clone()), Some(client_id.clone())),
+        AuthMethod::Msi { client_id, .. } => (None, client_id.clone()),
+        AuthMethod::Cli { tenant_id } => (tenant_id.clone(), None),
+    };
+    let (environment, arm_endpoint) = match &resolved.cloud {
+        CloudSource::Known(cloud) => (cloud.name.clone(), cloud.resource_manager.to_string()),
+        CloudSource::Discover(url) => ("custom".to_string(), url.to_string()),
+    };
+    let opt = |v: Option<String>| v.map_or(Value::Null, Value::string);
+    Value::object([
+        (
+            "subscription_id",
+            Value::string(resolved.subscription_id.clone()),
+        ),
+        ("tenant_id", opt(tenant_id)),
+        ("client_id", opt(client_id)),
+        ("environment", Value::string(environment)),
+        ("arm_endpoint", Value::string(arm_endpoint)),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arm::config::{resolve, Secret, Settings};
 
     #[test]
-    fn configuration_wins_over_the_environment_and_public_is_the_default_cloud() {
-        let config = Value::object([
-            ("subscription_id", Value::string("from-config")),
-            ("tenant_id", Value::Null),
-        ]);
-        let env = |k: &str| match k {
-            "ARM_SUBSCRIPTION_ID" => Some("from-env".to_string()),
-            "ARM_TENANT_ID" => Some("tenant-env".to_string()),
-            _ => None,
+    fn reports_the_resolved_identity_and_cloud_never_the_secret() {
+        let settings = Settings {
+            subscription_id: Some("sub-1".into()),
+            tenant_id: Some("tenant-1".into()),
+            client_id: Some("client-1".into()),
+            client_secret: Some(Secret::new("hunter2-secret")),
+            ..Settings::default()
         };
-        let state = read(Some(&config), env);
+        let resolved = resolve(settings, |_| None).unwrap();
+        let state = read(&resolved);
         assert_eq!(
             state.get("subscription_id").and_then(Value::as_str),
-            Some("from-config")
+            Some("sub-1")
         );
         assert_eq!(
             state.get("tenant_id").and_then(Value::as_str),
-            Some("tenant-env")
+            Some("tenant-1")
+        );
+        assert_eq!(
+            state.get("client_id").and_then(Value::as_str),
+            Some("client-1")
         );
         assert_eq!(
             state.get("environment").and_then(Value::as_str),
             Some("public")
         );
-        assert!(state.get("client_id").is_some_and(Value::is_null));
+        assert!(!format!("{state:?}").contains("hunter2"));
     }
 }
