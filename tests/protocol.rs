@@ -365,3 +365,36 @@ fn sigint_is_ignored_and_sigterm_shuts_down() {
     );
     assert!(!std::path::Path::new(&plugin.socket).exists());
 }
+
+#[test]
+fn debug_mode_skips_the_cookie_and_prints_a_reattach_line() {
+    let mut child = Command::new(BINARY)
+        .arg("--debug")
+        .env_remove(MAGIC_COOKIE_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let line = reader
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("TF_REATTACH_PROVIDERS="))
+        .expect("a TF_REATTACH_PROVIDERS line");
+    let json = line.split_once('=').unwrap().1.trim().trim_matches('\'');
+    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    let entry = &config["registry.terraform.io/largek8s/largek8s"];
+    assert_eq!(entry["ProtocolVersion"], 6);
+    assert_eq!(entry["Pid"], child.id());
+    assert_eq!(entry["Addr"]["Network"], "unix");
+    let socket = entry["Addr"]["String"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&socket).exists());
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(10)),
+        "Ctrl-C stops a debug session"
+    );
+}

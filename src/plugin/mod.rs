@@ -65,7 +65,7 @@ pub async fn serve<P: Provider>(provider: P, mode: Mode) -> Result<(), ServeErro
     };
 
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
-    watch_signals(shutdown_tx.clone(), debug);
+    watch_signals(shutdown_tx.clone(), debug)?;
 
     let provider = Arc::new(provider);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -126,17 +126,13 @@ pub async fn serve<P: Provider>(provider: P, mode: Mode) -> Result<(), ServeErro
 }
 
 /// SIGINT is Terraform's to handle (it sends StopProvider), so the plugin ignores it unless run by hand;
-/// SIGTERM always shuts down cleanly.
-fn watch_signals(shutdown: watch::Sender<bool>, debug: bool) {
+/// SIGTERM always shuts down cleanly. The handlers are installed before this returns, so before the handshake
+/// line: a signal that arrives right after it must not meet the default action.
+fn watch_signals(shutdown: watch::Sender<bool>, debug: bool) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            logging::warn("could not install signal handlers", &[]);
-            return;
-        };
         loop {
             tokio::select! {
                 _ = interrupt.recv() => {
@@ -153,6 +149,7 @@ fn watch_signals(shutdown: watch::Sender<bool>, debug: bool) {
             }
         }
     });
+    Ok(())
 }
 
 fn reattach_line(address: &str) -> String {
