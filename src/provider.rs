@@ -6,10 +6,14 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::arm::client::{user_agent, ArmClient, ClientOptions};
 use crate::arm::cloud::Cloud;
+use crate::arm::config::CloudSource;
 use crate::arm::config::{is_loopback, resolve, ConfigError, Resolved, Secret, Settings};
+use crate::arm::retry::Ctx;
 use crate::functions;
 use crate::resources::client_config;
+use crate::resources::context::{Context, Unconfigured};
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::function::FunctionError;
 use crate::tf::path::AttributePath;
@@ -17,6 +21,7 @@ use crate::tf::provider::{
     ApplyRequest, ApplyResponse, ClientCapabilities, ConfigureRequest, ImportResponse, PlanRequest,
     PlanResponse, Provider, ProviderSchema, ReadRequest, ReadResponse,
 };
+use crate::tf::resource::Resource;
 use crate::tf::schema::{Attribute, Block, Schema};
 use crate::tf::types::Type;
 use crate::tf::value::Value;
@@ -227,8 +232,10 @@ pub struct Configured {
 
 pub struct LargeK8s {
     schema: ProviderSchema,
+    resources: Vec<Box<dyn Resource<Context>>>,
     stop: CancellationToken,
     configured: Mutex<Configured>,
+    context: Mutex<Context>,
 }
 
 impl Default for LargeK8s {
@@ -239,9 +246,12 @@ impl Default for LargeK8s {
 
 impl LargeK8s {
     pub fn new() -> Self {
+        let stop = CancellationToken::new();
         LargeK8s {
             schema: provider_schema(),
-            stop: CancellationToken::new(),
+            resources: crate::resources::all(),
+            context: Mutex::new(Context::new(Err(Unconfigured::NotYet), stop.clone(), false)),
+            stop,
             configured: Mutex::new(Configured::default()),
         }
     }
@@ -257,7 +267,45 @@ impl LargeK8s {
             .map(|c| c.clone())
             .unwrap_or_default()
     }
+
+    /// A snapshot of what resources work with (cheap: the ARM client is shared behind an Arc).
+    fn context(&self) -> Context {
+        self.context
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| Context::new(Err(Unconfigured::Failed), self.stop.clone(), false))
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&dyn Resource<Context>, Diagnostics> {
+        self.resources
+            .iter()
+            .find(|r| r.type_name() == type_name)
+            .map(|r| r.as_ref())
+            .ok_or_else(|| unknown_resource(type_name))
+    }
+
+    /// Builds the ARM client for a resolved configuration (discovering a custom cloud's endpoints).
+    async fn connect(
+        &self,
+        resolved: &Resolved,
+        terraform_version: &str,
+    ) -> Result<ArmClient, Diagnostic> {
+        let options = ClientOptions {
+            user_agent: user_agent(Some(terraform_version)),
+            ..ClientOptions::default()
+        };
+        let ctx = Ctx::new(self.stop.clone(), CONNECT_TIMEOUT);
+        ArmClient::connect(resolved, options, &ctx).await.map_err(|e| {
+            Diagnostic::error(
+                "Cannot reach Azure Resource Manager",
+                format!("{e}. Check arm_endpoint / metadata_host / environment and the network path to them."),
+            )
+        })
+    }
 }
+
+/// How long ConfigureProvider may spend discovering a custom cloud's endpoints.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Built once per process: schemas are served on every call that needs to decode a value.
 pub fn provider_schema() -> ProviderSchema {
@@ -265,7 +313,10 @@ pub fn provider_schema() -> ProviderSchema {
     SCHEMA
         .get_or_init(|| ProviderSchema {
             provider: Schema::new(0, provider_schema_block()),
-            resources: BTreeMap::new(),
+            resources: crate::resources::all()
+                .iter()
+                .map(|r| (r.type_name().to_string(), r.schema()))
+                .collect(),
             data_sources: crate::resources::data_source_schemas(),
             functions: BTreeMap::from([(
                 functions::POOL_LAYOUT.to_string(),
@@ -286,7 +337,8 @@ fn unknown_data_source(type_name: &str) -> Diagnostics {
 fn unknown_resource(type_name: &str) -> Diagnostics {
     Diagnostic::error(
         format!("Unknown resource type {type_name:?}"),
-        "This build of the largek8s provider does not implement that resource type yet.",
+        "The largek8s provider has no resource of that type. Check the spelling, and that the provider \
+         version in .terraform.lock.hcl is the one you expect.",
     )
     .into()
 }
@@ -331,6 +383,23 @@ impl Provider for LargeK8s {
                 }
             }
         };
+        let arm = match &resolved {
+            None if diags.has_errors() => Err(Unconfigured::Failed),
+            None => Err(Unconfigured::NotYet),
+            Some(resolved) => match self.connect(resolved, &request.terraform_version).await {
+                Ok(client) => Ok(client),
+                Err(d) => {
+                    diags.push(d);
+                    Err(Unconfigured::Failed)
+                }
+            },
+        };
+        let public_cloud = resolved
+            .as_ref()
+            .is_some_and(|r| matches!(&r.cloud, CloudSource::Known(c) if c.name == "public"));
+        if let Ok(mut c) = self.context.lock() {
+            *c = Context::new(arm, self.stop.clone(), public_cloud);
+        }
         if let Ok(mut c) = self.configured.lock() {
             *c = Configured {
                 terraform_version: request.terraform_version,
@@ -343,50 +412,65 @@ impl Provider for LargeK8s {
     fn validate_resource_config(
         &self,
         type_name: &str,
-        _config: &Value,
-        _client: ClientCapabilities,
+        config: &Value,
+        client: ClientCapabilities,
     ) -> Diagnostics {
-        unknown_resource(type_name)
+        match self.resource(type_name) {
+            Ok(r) => r.validate(config, client),
+            Err(d) => d,
+        }
     }
 
     fn upgrade_resource_state(
         &self,
         type_name: &str,
-        _version: i64,
-        _state: Value,
+        version: i64,
+        state: Value,
     ) -> Result<Value, Diagnostics> {
-        Err(unknown_resource(type_name))
+        self.resource(type_name)?.upgrade_state(version, state)
     }
 
     async fn read_resource(&self, request: ReadRequest) -> ReadResponse {
-        ReadResponse {
-            diagnostics: unknown_resource(&request.type_name),
-            new_state: request.current_state,
-            private: request.private,
+        match self.resource(&request.type_name) {
+            Ok(r) => r.read(&self.context(), request).await,
+            Err(diagnostics) => ReadResponse {
+                diagnostics,
+                new_state: request.current_state,
+                private: request.private,
+            },
         }
     }
 
     async fn plan_resource_change(&self, request: PlanRequest) -> PlanResponse {
-        PlanResponse {
-            diagnostics: unknown_resource(&request.type_name),
-            planned_state: request.proposed_new_state,
-            requires_replace: Vec::new(),
-            planned_private: request.prior_private,
+        match self.resource(&request.type_name) {
+            Ok(r) => r.plan(&self.context(), request).await,
+            Err(diagnostics) => PlanResponse {
+                diagnostics,
+                planned_state: request.proposed_new_state,
+                requires_replace: Vec::new(),
+                planned_private: request.prior_private,
+            },
         }
     }
 
     async fn apply_resource_change(&self, request: ApplyRequest) -> ApplyResponse {
-        ApplyResponse {
-            diagnostics: unknown_resource(&request.type_name),
-            new_state: request.prior_state,
-            private: request.planned_private,
+        match self.resource(&request.type_name) {
+            Ok(r) => r.apply(&self.context(), request).await,
+            Err(diagnostics) => ApplyResponse {
+                diagnostics,
+                new_state: request.prior_state,
+                private: request.planned_private,
+            },
         }
     }
 
-    async fn import_resource_state(&self, type_name: &str, _id: &str) -> ImportResponse {
-        ImportResponse {
-            imported: Vec::new(),
-            diagnostics: unknown_resource(type_name),
+    async fn import_resource_state(&self, type_name: &str, id: &str) -> ImportResponse {
+        match self.resource(type_name) {
+            Ok(r) => r.import(&self.context(), id).await,
+            Err(diagnostics) => ImportResponse {
+                imported: Vec::new(),
+                diagnostics,
+            },
         }
     }
 

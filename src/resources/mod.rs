@@ -1,10 +1,19 @@
 //! Registration of the provider's resource and data source types.
 
 pub mod client_config;
+pub mod context;
 
 use std::collections::BTreeMap;
 
+use crate::tf::resource::Resource;
 use crate::tf::schema::Schema;
+
+use context::Context;
+
+/// Every managed resource type the provider serves.
+pub fn all() -> Vec<Box<dyn Resource<Context>>> {
+    Vec::new()
+}
 
 pub fn data_source_schemas() -> BTreeMap<String, Schema> {
     BTreeMap::from([(

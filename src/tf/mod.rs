@@ -8,6 +8,7 @@ pub mod msgpack;
 pub mod number;
 pub mod path;
 pub mod provider;
+pub mod resource;
 pub mod schema;
 pub mod types;
 pub mod value;
