@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 use crate::arm::client::{user_agent, ArmClient, ClientOptions};
 use crate::arm::cloud::Cloud;
 use crate::arm::config::CloudSource;
-use crate::arm::config::{is_loopback, resolve, ConfigError, Resolved, Secret, Settings};
+use crate::arm::config::{
+    is_loopback, resolve, ConfigError, Resolved, Secret, Settings, DEFAULT_MAX_CONCURRENCY,
+    MAX_CONCURRENCY_LIMIT,
+};
 use crate::arm::retry::Ctx;
 use crate::functions;
 use crate::resources::client_config;
@@ -28,8 +31,6 @@ use crate::tf::value::Value;
 
 /// Clouds the `environment` attribute names, as the azurerm provider spells them.
 pub const ENVIRONMENTS: [&str; 3] = ["public", "usgovernment", "china"];
-/// Upper bound of `max_concurrency`: beyond this ARM throttling, not the client, sets the pace.
-pub const MAX_CONCURRENCY_LIMIT: u64 = 256;
 
 pub fn provider_schema_block() -> Block {
     let s = |name: &str, env: &str, what: &str| {
@@ -95,8 +96,10 @@ pub fn provider_schema_block() -> Block {
          accepted only for loopback addresses.",
     ))
     .attribute(Attribute::optional("max_concurrency", Type::Number).describe(
-        "Most ARM requests in flight at once (1 to 256, default 32). Can also be set with \
-         `LARGEK8S_MAX_CONCURRENCY`. ARM throttling sets the pace either way; this bounds bursts.",
+        format!(
+        "Most ARM requests in flight at once (1 to {MAX_CONCURRENCY_LIMIT}, default {DEFAULT_MAX_CONCURRENCY}). Can also \
+         be set with `LARGEK8S_MAX_CONCURRENCY`. ARM throttling sets the pace either way; this bounds bursts."
+    ),
     ))
 }
 
@@ -121,7 +124,7 @@ pub fn validate_provider_config(config: &Value) -> Diagnostics {
     }
     if let Some(n) = config.get("max_concurrency").and_then(Value::as_number) {
         let ok = n.is_integer()
-            && n.to_u64()
+            && n.to_i64()
                 .is_some_and(|v| (1..=MAX_CONCURRENCY_LIMIT).contains(&v));
         if !ok {
             diags.push(
