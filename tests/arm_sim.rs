@@ -124,6 +124,27 @@ async fn metadata_discovery_finds_the_login_endpoint() {
     assert!(!cloud.adfs);
 }
 
+#[tokio::test]
+async fn azure_stack_hub_style_adfs_cloud_is_discovered_and_authenticates_with_v1_tokens() {
+    let sim = Sim::start(&["--login", "adfs"]);
+    let http = largek8s::arm::client::http_client("test").expect("http client");
+    let base = url::Url::parse(&format!("{}/", sim.base)).expect("url");
+    let cloud = Cloud::discover(&http, &base).await.expect("discovered");
+    assert!(cloud.adfs, "a login endpoint ending in /adfs means AD FS");
+    // The simulator answers AD FS token requests only at /adfs/oauth2/token (v1, `resource=`); an Entra v2
+    // request would miss it, so a successful call proves the client took the AD FS path.
+    let client = sim.client().await;
+    let groups = client
+        .get::<serde_json::Value>(
+            &ctx(),
+            &format!("/subscriptions/{SUBSCRIPTION}/resourceGroups"),
+            "2021-04-01",
+        )
+        .await
+        .expect("an ARM call authenticated through AD FS");
+    assert!(groups.body["value"].is_array());
+}
+
 fn unsigned_jwt() -> String {
     let part = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
     format!(

@@ -1,6 +1,7 @@
 //! Entra-shaped token endpoints, the cloud metadata document, and bearer-token checks on ARM calls.
 
 use crate::config::Config;
+use crate::config::Login;
 use crate::entropy::{guid, keyed_digest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -272,8 +273,12 @@ pub fn check_bearer(
 ///
 /// api-version 2020-06-01 and later answer with an array of clouds (as `management.azure.com` does); older
 /// versions (and no version) with the single-object shape Azure Stack Hub serves.
-pub fn metadata(base: &str, api_version: Option<&str>) -> Value {
-    let login = format!("{base}/");
+pub fn metadata(base: &str, api_version: Option<&str>, provider: Login) -> Value {
+    let (login, tenant, identity_provider) = match provider {
+        Login::Entra => (format!("{base}/"), "common", "AAD"),
+        // Azure Stack Hub with AD FS names the login authority with its /adfs path and tenant "adfs".
+        Login::Adfs => (format!("{base}/adfs"), "adfs", "ADFS"),
+    };
     let arm = format!("{base}/");
     let cloud = json!({
         "name": "LargeK8sSimulator",
@@ -281,8 +286,8 @@ pub fn metadata(base: &str, api_version: Option<&str>) -> Value {
         "authentication": {
             "loginEndpoint": login,
             "audiences": [ARM_AUDIENCE, "https://management.core.windows.net/"],
-            "tenant": "common",
-            "identityProvider": "AAD",
+            "tenant": tenant,
+            "identityProvider": identity_provider,
         },
         "resourceManager": arm,
         "media": format!("{base}/media"),

@@ -62,6 +62,17 @@ pub struct Cli {
     /// Access-token lifetime in simulated seconds.
     #[arg(long, default_value_t = 3600.0, value_parser = positive_f64)]
     pub token_lifetime: f64,
+    /// The identity provider the cloud metadata names: Microsoft Entra, or AD FS as on Azure Stack Hub
+    /// (login endpoint `<base>/adfs`, v1-style token requests with `resource=`).
+    #[arg(long, value_enum, default_value_t = Login::Entra)]
+    pub login: Login,
+}
+
+/// Identity provider announced by `/metadata/endpoints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Login {
+    Entra,
+    Adfs,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -113,6 +124,7 @@ pub struct Config {
     pub basic_lb_max_backend: usize,
     pub page_size: usize,
     pub token_lifetime: f64,
+    pub login: Login,
 }
 
 impl Default for Config {
@@ -132,6 +144,7 @@ impl From<Cli> for Config {
             time_scale: c.time_scale,
             throttle: c.throttle,
             basic_lb: c.basic_lb,
+            login: c.login,
             seed: c.seed.map(|s| {
                 if s == "demo" {
                     Seed::Demo

@@ -195,7 +195,7 @@ async fn route(sim: &Arc<Sim>, req: &Request) -> Result<Reply, Dropped> {
     let reply = match (req.method.as_str(), segs.as_slice()) {
         ("GET", ["metadata", "endpoints"]) => Reply::json(
             200,
-            &auth::metadata(&sim.base_url, req.query("api-version")),
+            &auth::metadata(&sim.base_url, req.query("api-version"), sim.config.login),
         ),
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => {
             let secret = sim.world().persisted.secret.clone();

@@ -285,3 +285,36 @@ async fn token_endpoint_checks_credentials_and_accepts_federated_assertions() {
         format!("{}/", sim.base)
     );
 }
+
+#[tokio::test]
+async fn adfs_login_mode_announces_an_adfs_authority() {
+    let sim = Sim::with(largek8s_sim::Config {
+        login: largek8s_sim::config::Login::Adfs,
+        ..frozen()
+    })
+    .await;
+    for version in ["2022-09-01", "2015-01-01"] {
+        let m = sim
+            .raw(
+                "GET",
+                &format!("/metadata/endpoints?api-version={version}"),
+                None,
+                &[],
+            )
+            .await;
+        let cloud = if m.body.is_array() {
+            &m.body[0]
+        } else {
+            &m.body
+        };
+        assert_eq!(
+            cloud["authentication"]["loginEndpoint"],
+            format!("{}/adfs", sim.base)
+        );
+        // Only the array shape (2020-06-01 and later) names the tenant and identity provider.
+        if m.body.is_array() {
+            assert_eq!(cloud["authentication"]["tenant"], "adfs");
+            assert_eq!(cloud["authentication"]["identityProvider"], "ADFS");
+        }
+    }
+}
