@@ -367,6 +367,7 @@ impl Provider for LargeK8s {
             "ARM_OIDC_TOKEN",
             "ARM_OIDC_REQUEST_TOKEN",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "TFC_WORKLOAD_IDENTITY_TOKEN",
         ] {
             if let Ok(s) = std::env::var(var) {
                 crate::plugin::logging::register_secret(&s);

@@ -430,14 +430,20 @@ pub fn resolve(
                     );
                     None
                 }
-                (None, _) => {
-                    r.error(
-                        "oidc_token",
-                        Some("ARM_OIDC_TOKEN"),
-                        "use_oidc is enabled but no ID token is configured: set oidc_token, oidc_token_file_path, or oidc_request_url with oidc_request_token".into(),
-                    );
-                    None
-                }
+                // HCP Terraform hands every run of a workspace that sets TFC_WORKLOAD_IDENTITY_AUDIENCE a
+                // workload identity token in this variable; it is the last source tried, so an explicit one wins.
+                // https://developer.hashicorp.com/terraform/cloud-docs/workspaces/dynamic-provider-credentials/workload-identity-tokens
+                (None, _) => match r.secret(None, &["TFC_WORKLOAD_IDENTITY_TOKEN"]) {
+                    Some(token) => Some(OidcSource::Token(token)),
+                    None => {
+                        r.error(
+                            "oidc_token",
+                            Some("ARM_OIDC_TOKEN"),
+                            "use_oidc is enabled but no ID token is configured: set oidc_token, oidc_token_file_path, or oidc_request_url with oidc_request_token (in HCP Terraform, set the workspace variable TFC_WORKLOAD_IDENTITY_AUDIENCE to api://AzureADTokenExchange)".into(),
+                        );
+                        None
+                    }
+                },
             }
         };
         tc.zip(source)
@@ -803,6 +809,43 @@ mod tests {
             matches!(r.auth, AuthMethod::ClientSecret { secret, .. } if secret.expose() == format!("{SECRET}-other"))
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn hcp_terraform_workload_identity_token_is_the_last_oidc_source() {
+        let base = [
+            ("ARM_SUBSCRIPTION_ID", "sub"),
+            ("ARM_TENANT_ID", "tenant"),
+            ("ARM_CLIENT_ID", "client"),
+            ("ARM_USE_OIDC", "true"),
+            ("TFC_WORKLOAD_IDENTITY_TOKEN", "hcp-jwt"),
+        ];
+        let env = |extra: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                base.iter()
+                    .chain(extra.iter())
+                    .rev()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let resolved = resolve(Settings::default(), env(&[])).expect("resolves");
+        assert!(matches!(
+            resolved.auth,
+            AuthMethod::Oidc { source: OidcSource::Token(ref t), .. } if t.expose() == "hcp-jwt"
+        ));
+        let resolved = resolve(
+            Settings::default(),
+            env(&[("ARM_OIDC_TOKEN_FILE_PATH", "/run/token")]),
+        )
+        .expect("resolves");
+        assert!(matches!(
+            resolved.auth,
+            AuthMethod::Oidc {
+                source: OidcSource::File(_),
+                ..
+            }
+        ));
     }
 
     #[test]
