@@ -2,6 +2,8 @@
 
 pub mod arm;
 pub mod functions;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod layout;
 pub mod plugin;
 pub mod provider;

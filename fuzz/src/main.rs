@@ -1,0 +1,13 @@
+//! One AFL++ binary for every fuzz target; the first argument names the target (see src/fuzz_targets.rs).
+
+use largek8s::fuzz_targets::TARGETS;
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let Some(&(_, target)) = TARGETS.iter().find(|(n, _)| *n == name) else {
+        let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+        eprintln!("usage: largek8s-fuzz TARGET, one of: {}", names.join(", "));
+        std::process::exit(2);
+    };
+    afl::fuzz!(|data: &[u8]| target(data));
+}
