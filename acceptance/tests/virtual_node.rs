@@ -107,6 +107,10 @@ fn workspace() -> Workspace {
 
 /// A configuration with one virtual node and the outputs a Kubernetes deployment would use.
 fn config(simulator: &Simulator, prefix: &str, cluster_id: &str) -> String {
+    config_with(simulator, prefix, cluster_id, "")
+}
+
+fn config_with(simulator: &Simulator, prefix: &str, cluster_id: &str, extra: &str) -> String {
     format!(
         r#"{providers}
 provider "largek8s" {{
@@ -118,6 +122,7 @@ resource "largek8s_virtual_node" "aci" {{
   subnet_name        = "virtual-node-aci"
   address_prefix     = "{prefix}"
   cluster_id         = "{cluster_id}"
+{extra}
 }}
 
 # What a kubernetes_deployment's spec.template.spec takes to burst into ACI.
@@ -253,6 +258,34 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     assert_eq!(aci_addon(&url)["enabled"], true);
     assert_no_changes(&ws, "after the drift was fixed");
 
+    // The role assignment deleted out of band is granted again.
+    let role_id = role["id"].as_str().expect("role assignment ID").to_string();
+    let (status, answer) = control(
+        &url,
+        "DELETE",
+        &format!("/_sim/resource?id={}", encode(&role_id)),
+        None,
+    );
+    assert_eq!(status, 200, "out-of-band delete: {answer}");
+    let drift = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        drift.success && drift.stdout.contains("role_assignment_id"),
+        "{}",
+        drift.text()
+    );
+    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        fix.success,
+        "apply after the role was deleted failed:\n{}",
+        fix.text()
+    );
+    assert_eq!(
+        role_assignments(&url).len(),
+        1,
+        "the role assignment is back"
+    );
+    assert_no_changes(&ws, "after the role was granted again");
+
     // Import by the subnet ID recovers the same state.
     let rm = ws.terraform(&["state", "rm", "-no-color", "largek8s_virtual_node.aci"]);
     assert!(rm.success, "{}", rm.text());
@@ -360,5 +393,59 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     assert!(
         role_assignments(&url).is_empty(),
         "a role assignment was created"
+    );
+}
+
+#[test]
+fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let url = simulator.url.clone();
+    // Granted by hand, as the classic instructions do, under a name of its own.
+    let existing = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9",
+        vnet()
+    );
+    let grant = json!({"properties": {
+        "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sim::SUBSCRIPTION),
+        "principalId": CLUSTER_PRINCIPAL,
+    }});
+    let (status, answer) = control(
+        &url,
+        "PUT",
+        &format!("/_sim/resource?id={}", encode(&existing)),
+        Some(&grant),
+    );
+    assert_eq!(status, 200, "granting Contributor out of band: {answer}");
+
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &cluster(),
+            "  role = \"Contributor\"",
+        ),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    assert_eq!(
+        role_assignments(&url).len(),
+        1,
+        "the existing assignment is adopted, not doubled"
+    );
+    assert_eq!(
+        ws.output("role_assignment_id")
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(existing.to_ascii_lowercase())
+    );
+    assert_no_changes(&ws, "after adopting the assignment");
+
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+    assert!(
+        role_assignments(&url).is_empty(),
+        "the adopted assignment is removed with the virtual node"
     );
 }
