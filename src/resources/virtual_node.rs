@@ -1440,6 +1440,135 @@ impl Resource<Context> for VirtualNode {
 mod tests {
     use super::*;
 
+    use crate::resources::context::Unconfigured;
+
+    const VNET: &str =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v";
+
+    /// A configuration as Terraform sends it: every attribute present, computed ones null.
+    fn config(cluster: Value, principal: Value) -> Value {
+        let block = schema().block;
+        let names = block.attributes.iter().map(|a| a.name.clone());
+        let blocks = block.blocks.iter().map(|b| b.type_name.clone());
+        let mut attrs: std::collections::BTreeMap<String, Value> =
+            names.chain(blocks).map(|k| (k, Value::Null)).collect();
+        attrs.insert("virtual_network_id".into(), Value::string(VNET));
+        attrs.insert("subnet_name".into(), Value::string("aci"));
+        attrs.insert("address_prefix".into(), Value::string("10.0.16.0/24"));
+        attrs.insert("cluster_id".into(), cluster);
+        attrs.insert("principal_id".into(), principal);
+        Value::Object(attrs)
+    }
+
+    fn plan_request(prior: Value, config: Value, proposed: Value) -> PlanRequest {
+        PlanRequest {
+            type_name: TYPE_NAME.into(),
+            prior_state: prior,
+            proposed_new_state: proposed,
+            config,
+            prior_private: Vec::new(),
+            client: ClientCapabilities::default(),
+        }
+    }
+
+    fn run_plan(request: PlanRequest) -> PlanResponse {
+        let ctx = Context::new(Err(Unconfigured::NotYet), CancellationToken::new(), false);
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(VirtualNode.plan(&ctx, request))
+    }
+
+    #[test]
+    fn create_plans_the_outputs_and_leaves_what_apply_decides_unknown() {
+        let cluster = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/k";
+        let config = config(Value::string(cluster), Value::Null);
+        let plan = run_plan(plan_request(Value::Null, config.clone(), config));
+        assert!(!plan.diagnostics.has_errors(), "{:?}", plan.diagnostics);
+        let planned = &plan.planned_state;
+        assert_eq!(
+            known_str(planned, "subnet_id"),
+            Some(format!("{VNET}/subnets/aci").as_str())
+        );
+        assert_eq!(known_str(planned, "role"), Some("Network Contributor"));
+        assert_eq!(known_str(planned, "os_type"), Some("Linux"));
+        assert_eq!(known_str(planned, "node_name"), Some(NODE_NAME));
+        assert_eq!(planned.get("node_selector"), Some(&node_selector()));
+        for attr in [
+            "principal_id",
+            "role_assignment_id",
+            "delegation_name",
+            "connector_identity",
+        ] {
+            assert_eq!(planned.get(attr), Some(&Value::unknown()), "{attr}");
+        }
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn a_second_plan_over_the_applied_state_changes_nothing() {
+        let config = config(
+            Value::Null,
+            Value::string("0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"),
+        );
+        let Value::Object(mut state) = config.clone() else {
+            unreachable!("an object")
+        };
+        for (attr, value) in [
+            ("role", Value::string("Network Contributor")),
+            ("os_type", Value::string("Linux")),
+            ("subnet_id", Value::string(format!("{VNET}/subnets/aci"))),
+            ("delegation_name", Value::string("legacy-aci")),
+            (
+                "role_assignment_id",
+                Value::string(format!(
+                    "{VNET}/subnets/aci/providers/Microsoft.Authorization/roleAssignments/x"
+                )),
+            ),
+            ("node_name", node_name()),
+            ("node_selector", node_selector()),
+            ("tolerations", tolerations()),
+            ("taint", Value::string(TAINT)),
+        ] {
+            state.insert(attr.into(), value);
+        }
+        let state = Value::Object(state);
+        let plan = run_plan(plan_request(state.clone(), config, state.clone()));
+        assert!(!plan.diagnostics.has_errors(), "{:?}", plan.diagnostics);
+        assert_eq!(plan.planned_state, state);
+        assert!(plan.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn a_new_prefix_replaces_and_destroy_plans_nothing() {
+        let config = config(
+            Value::Null,
+            Value::string("0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"),
+        );
+        let prior =
+            run_plan(plan_request(Value::Null, config.clone(), config.clone())).planned_state;
+        let Value::Object(mut moved) = config.clone() else {
+            unreachable!("an object")
+        };
+        moved.insert("address_prefix".into(), Value::string("10.0.17.0/24"));
+        let plan = run_plan(plan_request(prior.clone(), config, Value::Object(moved)));
+        assert_eq!(plan.requires_replace, vec![path("address_prefix")]);
+        let destroy = run_plan(plan_request(prior, Value::Null, Value::Null));
+        assert!(destroy.planned_state.is_null());
+    }
+
+    #[test]
+    fn without_a_cluster_the_principal_must_be_given() {
+        let config = config(Value::Null, Value::Null);
+        let plan = run_plan(plan_request(Value::Null, config.clone(), config));
+        let errors: Vec<_> = plan
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.attribute.clone())
+            .collect();
+        assert_eq!(errors, vec![path("principal_id")]);
+    }
+
     #[test]
     fn durations_read_like_terraforms() {
         assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
