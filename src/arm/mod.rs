@@ -6,6 +6,7 @@
 //! Retry-After, polls long-running operations without exposing the URL to resume from after an interrupted
 //! apply, and brings its own HTTP stack; `client`, `pacing`, `retry` and `lro` do those jobs here.
 
+pub mod cidr;
 pub mod client;
 pub mod cloud;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod lro;
 pub mod models;
 pub mod pacing;
 pub mod retry;
+pub mod roles;
 
 pub use client::{ArmClient, ClientOptions, Conditions, Response, Started};
 pub use config::{resolve, ConfigError, Resolved, Secret, Settings};
