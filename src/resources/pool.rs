@@ -74,8 +74,10 @@ fn node_attributes() -> Vec<Attribute> {
 
 fn set_attributes() -> Vec<Attribute> {
     vec![
-        Attribute::computed("index", Type::Number).describe("The set's index; sets keep their index for life."),
-        Attribute::computed("name", Type::String).describe("The availability set's name, `<name>-as-<index>`."),
+        Attribute::computed("index", Type::Number)
+            .describe("The set's index; sets keep their index for life."),
+        Attribute::computed("name", Type::String)
+            .describe("The availability set's name, `<name>-as-<index>`."),
         Attribute::computed("id", Type::String).describe("The availability set's ARM ID."),
         Attribute::computed("node_count", Type::Number).describe("How many nodes the set holds."),
         Attribute::nested("nodes", Nesting::List, node_attributes())
@@ -85,12 +87,17 @@ fn set_attributes() -> Vec<Attribute> {
 }
 
 fn schema() -> Schema {
-    let timeouts = DEFAULT_TIMEOUTS.iter().fold(Block::new("How long each operation may take, as Go durations such as `\"60m\"` or `\"1h30m\"`."), |block, (name, default)| {
-        block.attribute(Attribute::optional(name, Type::String).describe(format!(
-            "Time limit for {name} (default `\"{}m\"`).",
-            default.as_secs() / 60
-        )))
-    });
+    let timeouts = DEFAULT_TIMEOUTS.iter().fold(
+        Block::new(
+            "How long each operation may take, as Go durations such as `\"60m\"` or `\"1h30m\"`.",
+        ),
+        |block, (name, default)| {
+            block.attribute(Attribute::optional(name, Type::String).describe(format!(
+                "Time limit for {name} (default `\"{}m\"`).",
+                default.as_secs() / 60
+            )))
+        },
+    );
     let block = Block::new(
         "A pool of VMs split over availability sets of at most `max_nodes_per_set` VMs, for agent pools \
          larger than one availability set (200 VMs) or one Basic load balancer (100 nodes) can hold. Scaling \
@@ -217,7 +224,10 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
     }
     let number = |name: &str| config.get(name).and_then(Value::as_number);
     if let Some(n) = number("node_count") {
-        if n.is_negative() || !n.is_integer() || n.to_u64().is_none_or(|n| n > layout::MAX_NODE_COUNT) {
+        if n.is_negative()
+            || !n.is_integer()
+            || n.to_u64().is_none_or(|n| n > layout::MAX_NODE_COUNT)
+        {
             error(
                 path("node_count"),
                 "Invalid node_count",
@@ -226,7 +236,11 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
         }
     }
     if let Some(n) = number("max_nodes_per_set") {
-        if n.to_u64().and_then(|n| MaxNodesPerSet::new(n).ok()).is_none() || !n.is_integer() {
+        if n.to_u64()
+            .and_then(|n| MaxNodesPerSet::new(n).ok())
+            .is_none()
+            || !n.is_integer()
+        {
             error(
                 path("max_nodes_per_set"),
                 "Invalid max_nodes_per_set",
@@ -256,7 +270,9 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
         }
     }
     if let Some(subnet) = config.get("subnet_id").and_then(Value::as_str) {
-        if let Err(e) = crate::arm::ids::ResourceId::parse_as(subnet, crate::arm::ids::ResourceKind::Subnet) {
+        if let Err(e) =
+            crate::arm::ids::ResourceId::parse_as(subnet, crate::arm::ids::ResourceKind::Subnet)
+        {
             error(
                 path("subnet_id"),
                 "Invalid subnet_id",
@@ -272,7 +288,8 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             error(
                 path("ssh_public_keys"),
                 "No SSH public key",
-                "Password login is disabled on the nodes: give at least one OpenSSH public key.".into(),
+                "Password login is disabled on the nodes: give at least one OpenSSH public key."
+                    .into(),
             );
         }
     }
@@ -298,7 +315,9 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
-    if config.get("custom_data").is_some_and(|v| !v.is_null()) && !client.write_only_attributes_allowed {
+    if config.get("custom_data").is_some_and(|v| !v.is_null())
+        && !client.write_only_attributes_allowed
+    {
         diags.push(
             Diagnostic::warning(
                 "custom_data is stored in state",
@@ -342,7 +361,11 @@ fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null:
                 .iter()
                 .map(|(k, d)| {
                     let given = v.get(k).filter(|g| !g.is_null()).cloned();
-                    let fallback = if keep_reference_null { Value::Null } else { d.clone() };
+                    let fallback = if keep_reference_null {
+                        Value::Null
+                    } else {
+                        d.clone()
+                    };
                     (k.to_string(), given.unwrap_or(fallback))
                 })
                 .collect();
@@ -352,8 +375,10 @@ fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null:
             Value::object(members)
         }
         _ => {
-            let mut members: Vec<(String, Value)> =
-                defaults.iter().map(|(k, d)| (k.to_string(), d.clone())).collect();
+            let mut members: Vec<(String, Value)> = defaults
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.clone()))
+                .collect();
             for k in extra_null {
                 members.push((k.to_string(), Value::Null));
             }
@@ -363,7 +388,10 @@ fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null:
 }
 
 fn image_defaults() -> Vec<(&'static str, Value)> {
-    DEFAULT_IMAGE.iter().map(|(k, v)| (*k, Value::string(*v))).collect()
+    DEFAULT_IMAGE
+        .iter()
+        .map(|(k, v)| (*k, Value::string(*v)))
+        .collect()
 }
 
 fn os_disk_defaults() -> Vec<(&'static str, Value)> {
@@ -377,8 +405,14 @@ fn os_disk_defaults() -> Vec<(&'static str, Value)> {
 /// values kept for every existing set and node and unknowns only for what apply creates.
 fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Value {
     let (Some(count), Some(cap), Some(placement)) = (
-        planned.get("node_count").and_then(Value::as_number).and_then(|n| n.to_u64()),
-        planned.get("max_nodes_per_set").and_then(Value::as_number).and_then(|n| n.to_u64()),
+        planned
+            .get("node_count")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_u64()),
+        planned
+            .get("max_nodes_per_set")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_u64()),
         planned.get("placement").and_then(Value::as_str),
     ) else {
         return Value::unknown();
@@ -389,13 +423,17 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
         Some(p) if Some(p) == name => Inventory::from_state(prior, p),
         _ => Inventory::default(),
     };
-    let (Ok(cap), Ok(placement)) = (MaxNodesPerSet::new(cap), placement.parse::<Placement>()) else {
+    let (Ok(cap), Ok(placement)) = (MaxNodesPerSet::new(cap), placement.parse::<Placement>())
+    else {
         return Value::unknown();
     };
     let target = match layout::rescale(&prior_inventory.layout(), count, cap, placement) {
         Ok(target) => target,
         Err(e) => {
-            diags.push(Diagnostic::error("Cannot plan the pool's layout", e.to_string()).at(path("node_count")));
+            diags.push(
+                Diagnostic::error("Cannot plan the pool's layout", e.to_string())
+                    .at(path("node_count")),
+            );
             return Value::unknown();
         }
     };
@@ -403,7 +441,8 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
 }
 
 fn layout_value(target: &Layout, prior: &Inventory, name: Option<&str>) -> Value {
-    let text = |f: &dyn Fn(&str) -> String| name.map_or_else(Value::unknown, |n| Value::string(f(n)));
+    let text =
+        |f: &dyn Fn(&str) -> String| name.map_or_else(Value::unknown, |n| Value::string(f(n)));
     Value::list(target.sets().map(|set| {
         let prior_set = prior.sets.get(&set.index);
         let nodes = set.nodes.iter().map(|number| {
@@ -415,7 +454,12 @@ fn layout_value(target: &Layout, prior: &Inventory, name: Option<&str>) -> Value
                     Value::string(&node.nic_id),
                     Value::string(&node.private_ip),
                 ),
-                None => node_value(node_name, Value::unknown(), Value::unknown(), Value::unknown()),
+                None => node_value(
+                    node_name,
+                    Value::unknown(),
+                    Value::unknown(),
+                    Value::unknown(),
+                ),
             }
         });
         set_value(
@@ -444,21 +488,45 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
             planned_state: proposed.clone(),
             requires_replace: Vec::new(),
             planned_private: Vec::new(),
-            diagnostics: Diagnostic::error("Unexpected plan", "The proposed state is not an object.").into(),
+            diagnostics: Diagnostic::error(
+                "Unexpected plan",
+                "The proposed state is not an object.",
+            )
+            .into(),
         };
     };
-    planned.insert("max_nodes_per_set".into(), or_default(proposed, "max_nodes_per_set", Value::number(DEFAULT_CAP)));
-    planned.insert("placement".into(), or_default(proposed, "placement", Value::string("fill")));
+    planned.insert(
+        "max_nodes_per_set".into(),
+        or_default(proposed, "max_nodes_per_set", Value::number(DEFAULT_CAP)),
+    );
+    planned.insert(
+        "placement".into(),
+        or_default(proposed, "placement", Value::string("fill")),
+    );
     planned.insert(
         "fault_domain_count".into(),
-        or_default(proposed, "fault_domain_count", Value::number(DEFAULT_FAULT_DOMAINS)),
+        or_default(
+            proposed,
+            "fault_domain_count",
+            Value::number(DEFAULT_FAULT_DOMAINS),
+        ),
     );
     planned.insert(
         "update_domain_count".into(),
-        or_default(proposed, "update_domain_count", Value::number(DEFAULT_UPDATE_DOMAINS)),
+        or_default(
+            proposed,
+            "update_domain_count",
+            Value::number(DEFAULT_UPDATE_DOMAINS),
+        ),
     );
-    planned.insert("image".into(), nested_default(request.config.get("image"), &image_defaults(), &["id"]));
-    planned.insert("os_disk".into(), nested_default(request.config.get("os_disk"), &os_disk_defaults(), &[]));
+    planned.insert(
+        "image".into(),
+        nested_default(request.config.get("image"), &image_defaults(), &["id"]),
+    );
+    planned.insert(
+        "os_disk".into(),
+        nested_default(request.config.get("os_disk"), &os_disk_defaults(), &[]),
+    );
     if request.client.write_only_attributes_allowed {
         planned.insert("custom_data".into(), Value::Null);
     }
@@ -475,7 +543,11 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
             }
             .to_string(),
         ),
-        _ => prior.get("id").cloned().filter(|_| !prior.is_null()).unwrap_or_else(Value::unknown),
+        _ => prior
+            .get("id")
+            .cloned()
+            .filter(|_| !prior.is_null())
+            .unwrap_or_else(Value::unknown),
     };
     planned.insert("id".into(), id);
     let mut planned = Value::Object(planned);
@@ -508,7 +580,11 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
         }
     }
     // A replaced pool starts from nothing; otherwise rescale from what exists.
-    let base = if requires_replace.is_empty() { prior.clone() } else { Value::Null };
+    let base = if requires_replace.is_empty() {
+        prior.clone()
+    } else {
+        Value::Null
+    };
     let sets = planned_sets(&base, &planned, &mut diags);
     if let Value::Object(members) = &mut planned {
         members.insert("availability_sets".into(), sets);
@@ -565,7 +641,13 @@ fn pool_id_of(ctx: &Context, state: &Value) -> Result<PoolId, Diagnostic> {
             .get(name)
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| Diagnostic::error(format!("{name} is not known"), format!("{name} must be known to manage the pool.")).at(path(name)))
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    format!("{name} is not known"),
+                    format!("{name} must be known to manage the pool."),
+                )
+                .at(path(name))
+            })
     };
     Ok(PoolId {
         subscription: arm.subscription_id().to_string(),
@@ -610,7 +692,9 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         Err(e) => {
             return fail(
                 prior.clone(),
-                Diagnostic::error("Invalid pool configuration", e.message).at(e.path).into(),
+                Diagnostic::error("Invalid pool configuration", e.message)
+                    .at(e.path)
+                    .into(),
             )
         }
     };
@@ -622,12 +706,19 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     let creating = prior.is_null();
     let op = ctx.operation(timeout(planned, if creating { "create" } else { "update" }));
     let mut inventory = Inventory::from_state(prior, &pool.name);
-    let target = match layout::rescale(&inventory.layout(), spec.node_count, spec.cap, spec.placement) {
+    let target = match layout::rescale(
+        &inventory.layout(),
+        spec.node_count,
+        spec.cap,
+        spec.placement,
+    ) {
         Ok(target) => target,
         Err(e) => {
             return fail(
                 prior.clone(),
-                Diagnostic::error("Cannot lay out the pool", e.to_string()).at(path("node_count")).into(),
+                Diagnostic::error("Cannot lay out the pool", e.to_string())
+                    .at(path("node_count"))
+                    .into(),
             )
         }
     };
@@ -641,10 +732,16 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     if !errors.is_empty() {
         warn(
             "pool apply stopped with errors",
-            &[("pool", &pool.name), ("nodes", &inventory.node_count().to_string())],
+            &[
+                ("pool", &pool.name),
+                ("nodes", &inventory.node_count().to_string()),
+            ],
         );
     }
-    fail(state, errors_to_diagnostics(errors, if creating { "create" } else { "update" }))
+    fail(
+        state,
+        errors_to_diagnostics(errors, if creating { "create" } else { "update" }),
+    )
 }
 
 async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
@@ -685,13 +782,21 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
             .map_or(Value::Null, Value::string)
     };
     let number = |json: Option<&Json>, pointer: &str, default: u32| {
-        let n = json.and_then(|j| j.pointer(pointer)).and_then(Json::as_u64).unwrap_or(u64::from(default));
+        let n = json
+            .and_then(|j| j.pointer(pointer))
+            .and_then(Json::as_u64)
+            .unwrap_or(u64::from(default));
         Value::number(n)
     };
     let set = found.newest_set.as_ref();
     let vm = found.sample_vm.as_ref();
-    let tag = |name: &str| set.and_then(|s| s.pointer(&format!("/tags/{name}"))).and_then(Json::as_str);
-    let cap = tag(CAP_TAG).and_then(|c| c.parse::<u32>().ok()).unwrap_or(DEFAULT_CAP);
+    let tag = |name: &str| {
+        set.and_then(|s| s.pointer(&format!("/tags/{name}")))
+            .and_then(Json::as_str)
+    };
+    let cap = tag(CAP_TAG)
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(DEFAULT_CAP);
     let placement = tag(PLACEMENT_TAG).unwrap_or("fill");
     let tags: Vec<(String, Value)> = set
         .and_then(|s| s.get("tags"))
@@ -730,28 +835,71 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
         ("name", Value::string(&pool.name)),
         ("resource_group_name", Value::string(&pool.resource_group)),
         ("location", text(set, "/location")),
-        ("node_count", Value::number(found.inventory.node_count() as u64)),
+        (
+            "node_count",
+            Value::number(found.inventory.node_count() as u64),
+        ),
         ("max_nodes_per_set", Value::number(cap)),
         ("placement", Value::string(placement)),
         ("vm_size", text(vm, "/properties/hardwareProfile/vmSize")),
-        ("subnet_id", text(found.sample_nic.as_ref(), "/properties/ipConfigurations/0/properties/subnet/id")),
-        ("admin_username", text(vm, "/properties/osProfile/adminUsername")),
+        (
+            "subnet_id",
+            text(
+                found.sample_nic.as_ref(),
+                "/properties/ipConfigurations/0/properties/subnet/id",
+            ),
+        ),
+        (
+            "admin_username",
+            text(vm, "/properties/osProfile/adminUsername"),
+        ),
         ("ssh_public_keys", Value::list(keys)),
         ("image", image),
         (
             "os_disk",
             Value::object([
-                ("size_gb", number(vm, "/properties/storageProfile/osDisk/diskSizeGB", DEFAULT_OS_DISK_GB)),
+                (
+                    "size_gb",
+                    number(
+                        vm,
+                        "/properties/storageProfile/osDisk/diskSizeGB",
+                        DEFAULT_OS_DISK_GB,
+                    ),
+                ),
                 (
                     "storage_account_type",
-                    text(vm, "/properties/storageProfile/osDisk/managedDisk/storageAccountType"),
+                    text(
+                        vm,
+                        "/properties/storageProfile/osDisk/managedDisk/storageAccountType",
+                    ),
                 ),
             ]),
         ),
         ("custom_data", Value::Null),
-        ("fault_domain_count", number(set, "/properties/platformFaultDomainCount", DEFAULT_FAULT_DOMAINS)),
-        ("update_domain_count", number(set, "/properties/platformUpdateDomainCount", DEFAULT_UPDATE_DOMAINS)),
-        ("tags", if tags.is_empty() { Value::Null } else { Value::map(tags) }),
+        (
+            "fault_domain_count",
+            number(
+                set,
+                "/properties/platformFaultDomainCount",
+                DEFAULT_FAULT_DOMAINS,
+            ),
+        ),
+        (
+            "update_domain_count",
+            number(
+                set,
+                "/properties/platformUpdateDomainCount",
+                DEFAULT_UPDATE_DOMAINS,
+            ),
+        ),
+        (
+            "tags",
+            if tags.is_empty() {
+                Value::Null
+            } else {
+                Value::map(tags)
+            },
+        ),
         ("availability_sets", found.inventory.to_value(&pool.name)),
         ("timeouts", Value::Null),
     ])
@@ -770,7 +918,10 @@ async fn import(ctx: &Context, id: &str) -> ImportResponse {
         Ok(arm) => arm,
         Err(d) => return fail(d),
     };
-    if !pool.subscription.eq_ignore_ascii_case(arm.subscription_id()) {
+    if !pool
+        .subscription
+        .eq_ignore_ascii_case(arm.subscription_id())
+    {
         return fail(Diagnostic::error(
             "Pool in another subscription",
             format!(
@@ -784,7 +935,12 @@ async fn import(ctx: &Context, id: &str) -> ImportResponse {
     let op = ctx.operation(timeout(&Value::Null, "read"));
     let found = match azure::discover(arm, &op, &pool).await {
         Ok(found) => found,
-        Err(e) => return fail(Diagnostic::error(format!("Cannot import {pool}"), format!("{}: {}", e.resource, e.message))),
+        Err(e) => {
+            return fail(Diagnostic::error(
+                format!("Cannot import {pool}"),
+                format!("{}: {}", e.resource, e.message),
+            ))
+        }
     };
     if found.inventory.sets.is_empty() {
         return fail(Diagnostic::error(
@@ -822,7 +978,11 @@ impl Resource<Context> for Pool {
         Box::pin(async move { plan(ctx, request) })
     }
 
-    fn apply<'a>(&'a self, ctx: &'a Context, request: ApplyRequest) -> BoxFuture<'a, ApplyResponse> {
+    fn apply<'a>(
+        &'a self,
+        ctx: &'a Context,
+        request: ApplyRequest,
+    ) -> BoxFuture<'a, ApplyResponse> {
         Box::pin(apply(ctx, request))
     }
 

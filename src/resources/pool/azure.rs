@@ -9,8 +9,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value as Json};
 
 use super::spec::{
-    disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec,
-    CAP_TAG, OWNER_TAG, PLACEMENT_TAG,
+    disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec, CAP_TAG,
+    OWNER_TAG, PLACEMENT_TAG,
 };
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
@@ -234,7 +234,15 @@ pub async fn ensure_set(
     let id = pool.set_id(set);
     // Availability sets are synchronous and a PUT of our own set changes nothing, but another pool's set
     // must not be rewritten: create only, and adopt when ours.
-    let body = create_or_adopt(arm, ctx, &id, COMPUTE_API_VERSION, &set_body(spec, pool), pool).await?;
+    let body = create_or_adopt(
+        arm,
+        ctx,
+        &id,
+        COMPUTE_API_VERSION,
+        &set_body(spec, pool),
+        pool,
+    )
+    .await?;
     Ok(SetRecord {
         id: id_of(&body, &id),
         nodes: BTreeMap::new(),
@@ -252,7 +260,15 @@ async fn ensure_node(
 ) -> Result<Node, PoolError> {
     let name = node_name(&pool.name, set, number);
     let nic_id = pool.nic_id(&name);
-    let nic = create_or_adopt(arm, ctx, &nic_id, NETWORK_API_VERSION, &nic_body(spec, pool), pool).await?;
+    let nic = create_or_adopt(
+        arm,
+        ctx,
+        &nic_id,
+        NETWORK_API_VERSION,
+        &nic_body(spec, pool),
+        pool,
+    )
+    .await?;
     let nic_text = id_of(&nic, &nic_id);
     let vm_id = pool.vm_id(&name);
     let vm = match create_or_adopt(
@@ -283,7 +299,12 @@ async fn ensure_node(
 
 /// Deletes one node: the VM (which takes its disk and NIC), then the NIC and disk in case they outlived it
 /// (a VM that failed to create, or one made with other delete options). Absent parts are no error.
-async fn delete_node(arm: &ArmClient, ctx: &Ctx, pool: &PoolId, name: &str) -> Result<(), PoolError> {
+async fn delete_node(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    name: &str,
+) -> Result<(), PoolError> {
     let vm = pool.vm_id(name);
     arm.delete_and_wait(ctx, &vm.to_string(), COMPUTE_API_VERSION)
         .await
@@ -370,24 +391,25 @@ pub async fn converge(
     }
     let done = AtomicUsize::new(0);
     let progress_step = (total / 20).max(1);
-    let results: Vec<((u32, u32), Result<Node, PoolError>)> = stream::iter(diff.create_nodes.clone())
-        .map(|(set, number)| {
-            let done = &done;
-            async move {
-                let result = ensure_node(arm, ctx, spec, pool, set, number).await;
-                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if finished % progress_step == 0 || finished == total {
-                    info(
-                        &format!("created {finished}/{total} nodes"),
-                        &[("pool", &pool.name)],
-                    );
+    let results: Vec<((u32, u32), Result<Node, PoolError>)> =
+        stream::iter(diff.create_nodes.clone())
+            .map(|(set, number)| {
+                let done = &done;
+                async move {
+                    let result = ensure_node(arm, ctx, spec, pool, set, number).await;
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if finished % progress_step == 0 || finished == total {
+                        info(
+                            &format!("created {finished}/{total} nodes"),
+                            &[("pool", &pool.name)],
+                        );
+                    }
+                    ((set, number), result)
                 }
-                ((set, number), result)
-            }
-        })
-        .buffer_unordered(NODE_CONCURRENCY)
-        .collect()
-        .await;
+            })
+            .buffer_unordered(NODE_CONCURRENCY)
+            .collect()
+            .await;
     for ((set, number), result) in results {
         match result {
             Ok(node) => {

@@ -61,7 +61,9 @@ impl PoolId {
                 resource_group: rg.to_string(),
                 name: name.to_string(),
             }),
-            _ => Err(format!("{input:?} does not name a resource group: {wanted}")),
+            _ => Err(format!(
+                "{input:?} does not name a resource group: {wanted}"
+            )),
         }
     }
 
@@ -184,10 +186,13 @@ pub fn str_of(value: &Value, name: &str) -> Result<String, SpecError> {
 fn u64_of(value: &Value, name: &str, default: u64) -> Result<u64, SpecError> {
     match value.get(name) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_number().and_then(|n| n.to_u64()).ok_or_else(|| SpecError {
-            path: at(name),
-            message: format!("{name} must be a known whole number of at least 0"),
-        }),
+        Some(v) => v
+            .as_number()
+            .and_then(|n| n.to_u64())
+            .ok_or_else(|| SpecError {
+                path: at(name),
+                message: format!("{name} must be a known whole number of at least 0"),
+            }),
     }
 }
 
@@ -210,10 +215,12 @@ impl Spec {
         })?;
         let placement = match planned.get("placement").and_then(Value::as_str) {
             None => Placement::Fill,
-            Some(text) => text.parse().map_err(|e: crate::layout::LayoutError| SpecError {
-                path: at("placement"),
-                message: e.to_string(),
-            })?,
+            Some(text) => text
+                .parse()
+                .map_err(|e: crate::layout::LayoutError| SpecError {
+                    path: at("placement"),
+                    message: e.to_string(),
+                })?,
         };
         let subnet = str_of(planned, "subnet_id")?;
         let subnet_id =
@@ -224,7 +231,12 @@ impl Spec {
         let ssh_public_keys = planned
             .get("ssh_public_keys")
             .and_then(Value::as_list)
-            .map(|keys| keys.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let image = image_of(planned.get("image").unwrap_or(&Value::Null));
         let disk = planned.get("os_disk").unwrap_or(&Value::Null);
@@ -276,7 +288,12 @@ fn image_of(image: &Value) -> Image {
         image
             .get(name)
             .and_then(Value::as_str)
-            .or_else(|| DEFAULT_IMAGE.iter().find(|(k, _)| *k == name).map(|(_, v)| *v))
+            .or_else(|| {
+                DEFAULT_IMAGE
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| *v)
+            })
             .unwrap_or_default()
             .to_string()
     };
@@ -320,7 +337,9 @@ impl Inventory {
             .unwrap_or_default()
         {
             let (Some(index), Some(id)) = (
-                set.get("index").and_then(Value::as_number).and_then(|n| n.to_u32()),
+                set.get("index")
+                    .and_then(Value::as_number)
+                    .and_then(|n| n.to_u32()),
                 set.get("id").and_then(Value::as_str),
             ) else {
                 continue;
@@ -329,7 +348,11 @@ impl Inventory {
                 id: id.to_string(),
                 nodes: BTreeMap::new(),
             };
-            for node in set.get("nodes").and_then(Value::as_list).unwrap_or_default() {
+            for node in set
+                .get("nodes")
+                .and_then(Value::as_list)
+                .unwrap_or_default()
+            {
                 let text = |k: &str| node.get(k).and_then(Value::as_str).map(str::to_string);
                 let Some(number) = text("name").and_then(|n| node_index(pool, index, &n)) else {
                     continue;
@@ -420,7 +443,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .ok_or_else(bad)?;
         let (number, tail) = rest.split_at(digits);
         let amount: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let seconds = match unit {
             "h" => 3600.0,
@@ -454,7 +479,9 @@ mod tests {
         assert_eq!(PoolId::parse(&text), Ok(id));
         assert!(PoolId::parse("/subscriptions/s/resourceGroups/rg").is_err());
         assert!(PoolId::parse("/subscriptions/s/providers/largek8s/pools/p").is_err());
-        assert!(PoolId::parse("/subscriptions/s/resourceGroups/rg/providers/largek8s/pools/").is_err());
+        assert!(
+            PoolId::parse("/subscriptions/s/resourceGroups/rg/providers/largek8s/pools/").is_err()
+        );
     }
 
     #[test]
