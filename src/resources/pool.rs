@@ -994,3 +994,222 @@ impl Resource<Context> for Pool {
         Box::pin(import(ctx, id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::context::Unconfigured;
+    use tokio_util::sync::CancellationToken;
+
+    const SUBNET: &str =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes";
+
+    fn ctx() -> Context {
+        Context::new(Err(Unconfigured::NotYet), CancellationToken::new(), false)
+    }
+
+    fn config(node_count: Value, extra: &[(&str, Value)]) -> Value {
+        let mut members = vec![
+            ("name", Value::string("agents")),
+            ("resource_group_name", Value::string("rg")),
+            ("location", Value::string("westeurope")),
+            ("node_count", node_count),
+            ("vm_size", Value::string("Standard_D2s_v5")),
+            ("subnet_id", Value::string(SUBNET)),
+            ("admin_username", Value::string("azureuser")),
+            (
+                "ssh_public_keys",
+                Value::list([Value::string("ssh-ed25519 AAAA")]),
+            ),
+        ];
+        members.extend(extra.iter().cloned());
+        Value::object(members)
+    }
+
+    fn plan_for(prior: Value, config: Value) -> PlanResponse {
+        let request = PlanRequest {
+            type_name: TYPE_NAME.into(),
+            prior_state: prior,
+            proposed_new_state: config.clone(),
+            config,
+            prior_private: Vec::new(),
+            client: ClientCapabilities {
+                deferral_allowed: false,
+                write_only_attributes_allowed: true,
+            },
+        };
+        plan(&ctx(), request)
+    }
+
+    fn sizes(planned: &Value) -> Vec<u64> {
+        planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| {
+                s.get("node_count")
+                    .and_then(Value::as_number)
+                    .and_then(|n| n.to_u64())
+            })
+            .collect()
+    }
+
+    /// A state as apply leaves it for `node_count` nodes.
+    fn applied(node_count: u64) -> Value {
+        let planned = plan_for(Value::Null, config(Value::number(node_count), &[])).planned_state;
+        let pool = PoolId {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "agents".into(),
+        };
+        let mut inventory = Inventory::default();
+        let sizes = layout::split(node_count, MaxNodesPerSet::default(), Placement::Fill)
+            .unwrap_or_default();
+        for (set, nodes) in Layout::from_sizes(&sizes)
+            .sets()
+            .map(|s| (s.index, s.nodes))
+        {
+            let record = inventory.sets.entry(set).or_default();
+            record.id = pool.set_id(set).to_string();
+            for node in nodes {
+                let name = layout::node_name("agents", set, node);
+                record.nodes.insert(
+                    node,
+                    spec::Node {
+                        vm_id: pool.vm_id(&name).to_string(),
+                        nic_id: pool.nic_id(&name).to_string(),
+                        private_ip: format!("10.0.{set}.{node}"),
+                    },
+                );
+            }
+        }
+        state_of(&planned, &pool, &inventory, true)
+    }
+
+    #[test]
+    fn plan_shows_the_layout_with_names_and_unknown_ids_for_new_nodes() {
+        let response = plan_for(Value::Null, config(Value::number(450u64), &[]));
+        assert!(!response.diagnostics.has_errors());
+        let planned = &response.planned_state;
+        assert_eq!(sizes(planned), vec![100, 100, 100, 100, 50]);
+        let sets = planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default();
+        let last = sets.last().cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            last.get("name").and_then(Value::as_str),
+            Some("agents-as-4")
+        );
+        let node = last
+            .get("nodes")
+            .and_then(Value::as_list)
+            .and_then(|n| n.first())
+            .cloned();
+        let node = node.unwrap_or(Value::Null);
+        assert_eq!(node.get("name").and_then(Value::as_str), Some("agents-4-0"));
+        assert!(!node.get("vm_id").is_some_and(Value::is_known));
+        assert_eq!(
+            planned.get("max_nodes_per_set"),
+            Some(&Value::number(100u64))
+        );
+        assert_eq!(planned.get("placement"), Some(&Value::string("fill")));
+        assert_eq!(planned.get("custom_data"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn plan_is_unknown_layout_while_node_count_is_unknown() {
+        let response = plan_for(Value::Null, config(Value::unknown(), &[]));
+        assert!(!response
+            .planned_state
+            .get("availability_sets")
+            .is_some_and(Value::is_known));
+    }
+
+    #[test]
+    fn replanning_an_applied_pool_changes_nothing() {
+        let prior = applied(450);
+        let response = plan_for(prior.clone(), config(Value::number(450u64), &[]));
+        assert!(response.requires_replace.is_empty());
+        assert_eq!(response.planned_state, prior);
+    }
+
+    #[test]
+    fn scale_up_keeps_every_existing_node_and_adds_a_set() {
+        let prior = applied(450);
+        let response = plan_for(prior.clone(), config(Value::number(520u64), &[]));
+        let planned = &response.planned_state;
+        assert_eq!(sizes(planned), vec![100, 100, 100, 100, 100, 20]);
+        let before = Inventory::from_state(&prior, "agents");
+        let sets = planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default();
+        for (index, record) in &before.sets {
+            let planned_set = sets.get(*index as usize).cloned().unwrap_or(Value::Null);
+            assert_eq!(
+                planned_set.get("id").and_then(Value::as_str),
+                Some(record.id.as_str())
+            );
+        }
+        let known = sets
+            .iter()
+            .flat_map(|s| {
+                s.get("nodes")
+                    .and_then(Value::as_list)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .filter(|n| n.get("vm_id").is_some_and(Value::is_known))
+            .count();
+        assert_eq!(known, 450, "only the 70 new nodes are unknown");
+    }
+
+    #[test]
+    fn vm_shape_changes_replace_and_cap_changes_warn() {
+        let prior = applied(10);
+        let response = plan_for(
+            prior.clone(),
+            config(
+                Value::number(10u64),
+                &[("vm_size", Value::string("Standard_D4s_v5"))],
+            ),
+        );
+        assert_eq!(response.requires_replace, vec![path("vm_size")]);
+        let response = plan_for(
+            prior,
+            config(
+                Value::number(10u64),
+                &[("max_nodes_per_set", Value::number(50u64))],
+            ),
+        );
+        assert!(response.requires_replace.is_empty());
+        assert!(response
+            .diagnostics
+            .iter()
+            .any(|d| d.attribute == Some(path("max_nodes_per_set"))
+                && d.summary.contains("new placement only")));
+    }
+
+    #[test]
+    fn validation_names_the_attribute() {
+        let client = ClientCapabilities::default();
+        let cases = [
+            ("max_nodes_per_set", Value::number(201u64)),
+            ("node_count", Value::number(-1i64)),
+            ("name", Value::string("Bad_Name")),
+            ("subnet_id", Value::string("/subscriptions/s/nodes")),
+            ("update_domain_count", Value::number(21u64)),
+            ("fault_domain_count", Value::number(4u64)),
+        ];
+        for (name, value) in cases {
+            let diags = validate(&config(Value::number(1u64), &[(name, value)]), client);
+            assert!(
+                diags.iter().any(|d| d.attribute == Some(path(name))),
+                "{name} should be flagged: {diags:?}"
+            );
+        }
+        assert!(validate(&config(Value::number(450u64), &[]), client).is_empty());
+    }
+}

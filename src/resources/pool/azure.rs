@@ -40,6 +40,9 @@ impl PoolError {
     }
 }
 
+/// A GET that may find nothing.
+type Fetched = Result<Option<Json>, PoolError>;
+
 fn owner(body: &Json) -> Option<&str> {
     body.pointer(&format!("/tags/{OWNER_TAG}"))
         .and_then(Json::as_str)
@@ -319,22 +322,16 @@ async fn delete_node(
         .map_err(|e| PoolError::arm(&disk, "deleting", e))
 }
 
-/// Brings `inventory` to `target` (set -> node numbers): deletes the nodes and sets not in it (newest
-/// first), then creates the missing sets, then the missing nodes concurrently. `inventory` always holds
-/// what exists, also when this fails halfway, so the caller can return it as state.
-pub async fn converge(
+/// Deletes nodes concurrently, newest (highest set, then node) first, and drops the deleted ones from
+/// `inventory`. A node still in a set keeps the set from being deleted.
+async fn delete_nodes(
     arm: &ArmClient,
     ctx: &Ctx,
-    spec: &Spec,
     pool: &PoolId,
     inventory: &mut Inventory,
-    target: &crate::layout::Layout,
+    nodes: impl DoubleEndedIterator<Item = (u32, u32)>,
 ) -> Vec<PoolError> {
-    let diff = crate::layout::diff(&inventory.layout(), target);
-
-    // Scale down: newest nodes first.
-    let doomed: Vec<(u32, u32)> = diff.delete_nodes.iter().rev().copied().collect();
-    let results: Vec<((u32, u32), Result<(), PoolError>)> = stream::iter(doomed)
+    let results: Vec<((u32, u32), Result<(), PoolError>)> = stream::iter(nodes.rev())
         .map(|(set, number)| async move {
             let name = node_name(&pool.name, set, number);
             ((set, number), delete_node(arm, ctx, pool, &name).await)
@@ -353,22 +350,26 @@ pub async fn converge(
             Err(e) => errors.push(e),
         }
     }
-    for set in &diff.delete_sets {
-        let empty = inventory.sets.get(set).is_none_or(|r| r.nodes.is_empty());
-        if !empty {
-            continue;
-        }
-        let id = pool.set_id(*set);
-        match arm
-            .delete_and_wait(ctx, &id.to_string(), COMPUTE_API_VERSION)
-            .await
-        {
-            Ok(()) => {
-                inventory.sets.remove(set);
-            }
-            Err(e) => errors.push(PoolError::arm(&id, "deleting", e)),
-        }
-    }
+    errors
+}
+
+/// Brings `inventory` to `target` (set -> node numbers): deletes the nodes and sets not in it (newest
+/// first), then creates the missing sets, then the missing nodes concurrently. `inventory` always holds
+/// what exists, also when this fails halfway, so the caller can return it as state.
+pub async fn converge(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+    target: &crate::layout::Layout,
+) -> Vec<PoolError> {
+    let diff = crate::layout::diff(&inventory.layout(), target);
+
+    // Scale down: newest nodes first.
+    let mut errors =
+        delete_nodes(arm, ctx, pool, inventory, diff.delete_nodes.iter().copied()).await;
+    errors.extend(delete_empty_sets(arm, ctx, pool, inventory, diff.delete_sets.clone()).await);
     if !errors.is_empty() {
         return errors;
     }
@@ -398,7 +399,7 @@ pub async fn converge(
                 async move {
                     let result = ensure_node(arm, ctx, spec, pool, set, number).await;
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if finished % progress_step == 0 || finished == total {
+                    if finished.is_multiple_of(progress_step) || finished == total {
                         info(
                             &format!("created {finished}/{total} nodes"),
                             &[("pool", &pool.name)],
@@ -453,42 +454,27 @@ pub async fn delete_all(
     if !errors.is_empty() {
         return errors;
     }
-    converge_empty(arm, ctx, pool, inventory, nodes).await
+    let mut errors = delete_nodes(arm, ctx, pool, inventory, nodes.into_iter()).await;
+    let sets: Vec<u32> = inventory.sets.keys().copied().collect();
+    errors.extend(delete_empty_sets(arm, ctx, pool, inventory, sets).await);
+    errors
 }
 
-async fn converge_empty(
+/// Deletes those of `sets` that hold no node any more (a set with VMs cannot be deleted).
+async fn delete_empty_sets(
     arm: &ArmClient,
     ctx: &Ctx,
     pool: &PoolId,
     inventory: &mut Inventory,
-    nodes: BTreeSet<(u32, u32)>,
+    sets: Vec<u32>,
 ) -> Vec<PoolError> {
-    let results: Vec<((u32, u32), Result<(), PoolError>)> = stream::iter(nodes.into_iter().rev())
-        .map(|(set, number)| async move {
-            let name = node_name(&pool.name, set, number);
-            ((set, number), delete_node(arm, ctx, pool, &name).await)
-        })
-        .buffer_unordered(NODE_CONCURRENCY)
-        .collect()
-        .await;
     let mut errors = Vec::new();
-    let mut failed_sets = BTreeSet::new();
-    for ((set, number), result) in results {
-        match result {
-            Ok(()) => {
-                if let Some(record) = inventory.sets.get_mut(&set) {
-                    record.nodes.remove(&number);
-                }
-            }
-            Err(e) => {
-                failed_sets.insert(set);
-                errors.push(e);
-            }
-        }
-    }
-    let sets: Vec<u32> = inventory.sets.keys().copied().collect();
     for set in sets {
-        if failed_sets.contains(&set) {
+        if inventory
+            .sets
+            .get(&set)
+            .is_some_and(|r| !r.nodes.is_empty())
+        {
             continue;
         }
         let id = pool.set_id(set);
@@ -525,7 +511,7 @@ pub async fn refresh(
     inventory: &mut Inventory,
 ) -> Result<(), PoolError> {
     let sets: Vec<u32> = inventory.sets.keys().copied().collect();
-    let reads: Vec<(u32, Result<Option<Json>, PoolError>)> = stream::iter(sets)
+    let reads: Vec<(u32, Fetched)> = stream::iter(sets)
         .map(|set| async move {
             let id = pool.set_id(set);
             let result = arm
@@ -607,7 +593,7 @@ pub async fn discover(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Result<Disco
             },
         );
     }
-    let nics: Vec<((u32, u32), Result<Option<Json>, PoolError>)> = stream::iter(wanted)
+    let nics: Vec<((u32, u32), Fetched)> = stream::iter(wanted)
         .map(|(set, number)| async move {
             let nic = pool.nic_id(&node_name(&pool.name, set, number));
             let result = arm
