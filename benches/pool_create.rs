@@ -140,15 +140,25 @@ resource "largek8s_pool" "bench" {{
     };
 
     let start = Instant::now();
-    terraform(dir.path(), &sim, &["apply", "-auto-approve", "-input=false", "-no-color"]);
+    terraform(
+        dir.path(),
+        &sim,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
     let wall = start.elapsed();
     let after_apply = rt.block_on(sim.stats());
-    terraform(dir.path(), &sim, &["plan", "-refresh-only", "-input=false", "-no-color"]);
+    terraform(
+        dir.path(),
+        &sim,
+        &["plan", "-refresh-only", "-input=false", "-no-color"],
+    );
     let after_refresh = rt.block_on(sim.stats());
     running.store(false, Ordering::Relaxed);
     let _ = sampler.join();
 
-    let floor = after_apply["throttling"]["floorRealSeconds"].as_f64().unwrap_or(0.0);
+    let floor = after_apply["throttling"]["floorRealSeconds"]
+        .as_f64()
+        .unwrap_or(0.0);
     let sets = nodes.div_ceil(100);
     let minimum_writes = 2 * nodes + sets;
     let writes = count(&after_apply, "PUT", false);
@@ -158,7 +168,11 @@ resource "largek8s_pool" "bench" {{
     println!(
         "  wall time {:.2} s / throttling floor {floor:.2} s = {:.2}",
         wall.as_secs_f64(),
-        if floor > 0.0 { wall.as_secs_f64() / floor } else { f64::NAN }
+        if floor > 0.0 {
+            wall.as_secs_f64() / floor
+        } else {
+            f64::NAN
+        }
     );
     println!(
         "  ARM writes accepted {writes} (attempts incl. 429s {write_attempts}) / minimum {minimum_writes} = {:.3}",

@@ -257,11 +257,16 @@ fn balance_placement_evens_out_the_sets() {
         "main.tf",
         &config(
             &simulator.url,
-            "  node_count = 250\n  placement = \"balance\"\n",
+            "  node_count = 250\n  placement = \"balance\"\n  custom_data = \"#cloud-config write-only\"\n",
         ),
     );
     apply(&ws);
     assert_eq!(set_sizes(&simulator, "agents"), vec![84, 83, 83]);
+    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+    assert!(
+        state.contains("agents-as-2") && !state.contains("write-only"),
+        "custom_data is write-only and never reaches state"
+    );
     let (code, text) = plan_exit(&ws);
     assert_eq!(code, 0, "no changes:\n{text}");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
