@@ -12,12 +12,18 @@ const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resour
 
 /// One plain HTTP/1.1 request to the simulator's control API; returns the status and body.
 fn http(url: &str, method: &str, path: &str) -> (u16, String) {
+    http_with(url, method, path, "")
+}
+
+/// [`http`] with a JSON request body.
+fn http_with(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream =
         TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to {host}: {e}"));
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .unwrap_or_else(|e| panic!("writing to {host}: {e}"));
     let mut raw = Vec::new();
@@ -316,4 +322,38 @@ fn plan_rejects_bad_input_on_the_attribute() {
     ws.write("main.tf", &bad_subnet);
     let run = ws.terraform(&["plan", "-no-color"]);
     assert!(run.stderr.contains("Invalid subnet_id"), "{}", run.text());
+}
+
+#[test]
+fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
+    let simulator = start();
+    let ws = workspace(&simulator);
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 6\n"));
+    apply(&ws);
+    // A failed create taints the resource, as in every provider; an update that fails halfway does not.
+    let rule = r#"{"method": "PUT", "glob": "**/virtualMachines/agents-0-9", "times": 1, "status": 400, "error": {"code": "InvalidParameter", "message": "injected failure"}}"#;
+    let (status, body) = http_with(&simulator.url, "POST", "/_sim/faults", rule);
+    assert!(status < 300, "adding the fault failed: {status} {body}");
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 12\n"));
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!run.success, "apply should fail:\n{}", run.text());
+    assert!(run.stderr.contains("injected failure"), "{}", run.text());
+    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+    let recorded = (0..12)
+        .filter(|n| state.contains(&format!("\"agents-0-{n}\"")))
+        .count();
+    assert_eq!(recorded, 11, "state holds the 11 nodes that exist");
+    assert!(
+        !state.contains("\"agents-0-9\""),
+        "the failed node is not in state"
+    );
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 2, "the missing node is planned:\n{text}");
+    apply(&ws);
+    assert_eq!(set_sizes(&simulator, "agents"), vec![12]);
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "converged:\n{text}");
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());
 }

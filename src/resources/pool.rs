@@ -658,29 +658,29 @@ fn pool_id_of(ctx: &Context, state: &Value) -> Result<PoolId, Diagnostic> {
 
 async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     let prior = &request.prior_state;
-    let fail = |state: Value, diags: Diagnostics| ApplyResponse {
+    let respond = |state: Value, diags: Diagnostics| ApplyResponse {
         new_state: state,
         private: Vec::new(),
         diagnostics: diags,
     };
     let arm = match ctx.arm() {
         Ok(arm) => arm,
-        Err(d) => return fail(prior.clone(), d.into()),
+        Err(d) => return respond(prior.clone(), d.into()),
     };
 
     if request.planned_state.is_null() {
         let pool = match pool_id_of(ctx, prior) {
             Ok(pool) => pool,
-            Err(d) => return fail(prior.clone(), d.into()),
+            Err(d) => return respond(prior.clone(), d.into()),
         };
         let op = ctx.operation(timeout(prior, "delete"));
         let mut inventory = Inventory::from_state(prior, &pool.name);
         let errors = azure::delete_all(arm, &op, &pool, &mut inventory).await;
         if errors.is_empty() {
-            return fail(Value::Null, Diagnostics::new());
+            return respond(Value::Null, Diagnostics::new());
         }
         let write_only = prior.get("custom_data").is_some_and(Value::is_null);
-        return fail(
+        return respond(
             state_of(prior, &pool, &inventory, write_only),
             errors_to_diagnostics(errors, "delete"),
         );
@@ -690,7 +690,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     let spec = match Spec::from_values(planned, &request.config) {
         Ok(spec) => spec,
         Err(e) => {
-            return fail(
+            return respond(
                 prior.clone(),
                 Diagnostic::error("Invalid pool configuration", e.message)
                     .at(e.path)
@@ -714,7 +714,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     ) {
         Ok(target) => target,
         Err(e) => {
-            return fail(
+            return respond(
                 prior.clone(),
                 Diagnostic::error("Cannot lay out the pool", e.to_string())
                     .at(path("node_count"))
@@ -738,7 +738,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
             ],
         );
     }
-    fail(
+    respond(
         state,
         errors_to_diagnostics(errors, if creating { "create" } else { "update" }),
     )
