@@ -50,17 +50,16 @@ fn terraform(dir: &Path, sim: &Sim, args: &[&str]) {
     );
 }
 
-/// The largest VmHWM (KiB) of any running provider process.
+/// The largest VmHWM (KiB) of the running processes of this build's provider binary (other builds of the
+/// provider may run on the same machine).
 fn provider_peak_kib() -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
+    let binary = std::fs::canonicalize(BINARY).unwrap_or_else(|_| BINARY.into());
     entries
         .flatten()
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|c| "terraform-provider-largek8s".starts_with(c.trim()))
-        })
+        .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == binary))
         .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
         .filter_map(|status| {
             status
