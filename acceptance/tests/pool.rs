@@ -125,13 +125,12 @@ fn config(url: &str, body: &str) -> String {
     )
 }
 
-fn workspace(simulator: &Simulator) -> Workspace {
+fn workspace() -> Workspace {
     let mut ws = Workspace::new(Transport::AutoMtls);
     ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
         .env("ARM_TENANT_ID", sim::TENANT)
         .env("ARM_CLIENT_ID", sim::CLIENT_ID)
         .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    let _ = simulator;
     ws
 }
 
@@ -176,7 +175,7 @@ fn start() -> Simulator {
 #[test]
 fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
     let simulator = start();
-    let ws = workspace(&simulator);
+    let ws = workspace();
 
     ws.write("main.tf", &config(&simulator.url, "  node_count = 450\n"));
     let plan = ws.terraform(&["plan", "-no-color"]);
@@ -258,7 +257,7 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
 #[test]
 fn balance_placement_evens_out_the_sets() {
     let simulator = start();
-    let ws = workspace(&simulator);
+    let ws = workspace();
     ws.write(
         "main.tf",
         &config(
@@ -283,7 +282,7 @@ fn balance_placement_evens_out_the_sets() {
 #[test]
 fn plan_rejects_bad_input_on_the_attribute() {
     let simulator = start();
-    let ws = workspace(&simulator);
+    let ws = workspace();
     for (body, attribute) in [
         (
             "  node_count = 10\n  max_nodes_per_set = 201\n",
@@ -327,7 +326,7 @@ fn plan_rejects_bad_input_on_the_attribute() {
 #[test]
 fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
     let simulator = start();
-    let ws = workspace(&simulator);
+    let ws = workspace();
     ws.write("main.tf", &config(&simulator.url, "  node_count = 6\n"));
     apply(&ws);
     // A failed create taints the resource, as in every provider; an update that fails halfway does not.
