@@ -1,0 +1,358 @@
+//! `largek8s_pool` through real Terraform against the simulator: create, plan stability, scale up and down,
+//! balance placement, import, drift, plan-time validation and destroy.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use largek8s_acceptance::{
+    required_providers, sim_defaults as sim, Simulator, Transport, Workspace,
+};
+
+const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes";
+
+/// One plain HTTP/1.1 request to the simulator's control API; returns the status and body.
+fn http(url: &str, method: &str, path: &str) -> (u16, String) {
+    http_with(url, method, path, "")
+}
+
+/// [`http`] with a JSON request body.
+fn http_with(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream =
+        TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to {host}: {e}"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap_or_else(|e| panic!("writing to {host}: {e}"));
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("reading from {host}: {e}"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        let (Some(chunk), Some(tail)) = (rest.get(..size), rest.get(size..)) else {
+            break;
+        };
+        out.push_str(chunk);
+        body = tail.trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The IDs of the simulator's resources, lower-cased.
+fn sim_ids(simulator: &Simulator) -> Vec<String> {
+    let (status, body) = http(&simulator.url, "GET", "/_sim/state");
+    assert_eq!(status, 200, "GET /_sim/state: {body}");
+    let state: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_sim/state is not JSON ({e})"));
+    let resources = state
+        .get("resources")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    resources
+        .iter()
+        .filter_map(|r| r.get("id").and_then(|i| i.as_str()))
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// VM counts of the availability sets of pool `name` in the simulator, in set index order.
+fn set_sizes(simulator: &Simulator, name: &str) -> Vec<usize> {
+    let ids = sim_ids(simulator);
+    let set_prefix = format!("/availabilitysets/{name}-as-");
+    let mut sets: Vec<u32> = ids
+        .iter()
+        .filter_map(|id| id.split_once(&set_prefix).and_then(|(_, n)| n.parse().ok()))
+        .collect();
+    sets.sort_unstable();
+    sets.iter()
+        .map(|set| {
+            let prefix = format!("/virtualmachines/{name}-{set}-");
+            ids.iter().filter(|id| id.contains(&prefix)).count()
+        })
+        .collect()
+}
+
+fn pool_resources(simulator: &Simulator, name: &str) -> Vec<String> {
+    sim_ids(simulator)
+        .into_iter()
+        .filter(|id| {
+            id.rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with(&format!("{name}-")))
+        })
+        .collect()
+}
+
+fn config(url: &str, body: &str) -> String {
+    format!(
+        "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{url}\"\n}}\n\nresource \"largek8s_pool\" \"p\" {{\n\
+         name                = \"agents\"\n  resource_group_name = \"largek8s-demo\"\n  location            = \"westeurope\"\n\
+         vm_size             = \"Standard_D2s_v5\"\n  subnet_id           = \"{SUBNET}\"\n  admin_username      = \"azureuser\"\n\
+         ssh_public_keys     = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n{body}}}\n\n\
+         output \"sets\" {{\n  value = largek8s_pool.p.availability_sets\n}}\noutput \"id\" {{\n  value = largek8s_pool.p.id\n}}\n",
+        required_providers()
+    )
+}
+
+fn workspace() -> Workspace {
+    let mut ws = Workspace::new(Transport::AutoMtls);
+    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
+        .env("ARM_TENANT_ID", sim::TENANT)
+        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
+        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
+    ws
+}
+
+fn apply(ws: &Workspace) {
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(run.success, "apply failed:\n{}", run.text());
+}
+
+/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes.
+fn plan_exit(ws: &Workspace) -> (i32, String) {
+    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    let code = if run.success {
+        0
+    } else if run.stderr.trim().is_empty() || !run.stderr.contains("Error") {
+        2
+    } else {
+        1
+    };
+    (code, run.text())
+}
+
+fn vm_ids(ws: &Workspace) -> Vec<String> {
+    ws.output("sets")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| {
+            s.get("nodes")
+                .and_then(|n| n.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|n| n.get("vm_id").and_then(|v| v.as_str()).map(str::to_string))
+        .collect()
+}
+
+fn start() -> Simulator {
+    Simulator::start(&["--seed", "demo", "--time-scale", "2000"])
+}
+
+#[test]
+fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
+    let simulator = start();
+    let ws = workspace();
+
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 450\n"));
+    let plan = ws.terraform(&["plan", "-no-color"]);
+    assert!(plan.success, "plan failed:\n{}", plan.text());
+    assert!(
+        plan.stdout.contains("\"agents-as-4\"") && plan.stdout.contains("node_count = 50"),
+        "the plan should show the layout:\n{}",
+        plan.stdout
+    );
+    apply(&ws);
+    assert_eq!(
+        set_sizes(&simulator, "agents"),
+        vec![100, 100, 100, 100, 50]
+    );
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "a second plan must show no changes:\n{text}");
+
+    let before = vm_ids(&ws);
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 520\n"));
+    apply(&ws);
+    assert_eq!(
+        set_sizes(&simulator, "agents"),
+        vec![100, 100, 100, 100, 100, 20]
+    );
+    let after = vm_ids(&ws);
+    for id in &before {
+        assert!(after.contains(id), "{id} must survive a scale-up");
+    }
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "no changes after scale-up:\n{text}");
+
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 90\n"));
+    apply(&ws);
+    assert_eq!(set_sizes(&simulator, "agents"), vec![90]);
+    assert!(
+        !sim_ids(&simulator)
+            .iter()
+            .any(|id| id.contains("/availabilitysets/agents-as-1")),
+        "empty sets must be deleted"
+    );
+
+    // Drift: a VM deleted out of band shows in the plan and apply recreates it.
+    let victim = format!(
+        "/subscriptions/{}/resourceGroups/largek8s-demo/providers/Microsoft.Compute/virtualMachines/agents-0-7",
+        sim::SUBSCRIPTION
+    );
+    let (status, body) = http(
+        &simulator.url,
+        "DELETE",
+        &format!("/_sim/resource?id={victim}"),
+    );
+    assert!(status < 300, "out-of-band delete failed: {status} {body}");
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 2, "the plan must show the missing VM:\n{text}");
+    assert!(
+        text.contains("agents-0-7"),
+        "the plan names the node:\n{text}"
+    );
+    apply(&ws);
+    assert_eq!(set_sizes(&simulator, "agents"), vec![90]);
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "no changes after the drift is fixed:\n{text}");
+
+    // Import: forget the pool, import it by ID, and plan with no changes.
+    let id = ws.output("id");
+    let id = id.as_str().unwrap_or_default().to_string();
+    let run = ws.terraform(&["state", "rm", "largek8s_pool.p"]);
+    assert!(run.success, "state rm failed:\n{}", run.text());
+    let run = ws.terraform(&["import", "-no-color", "largek8s_pool.p", &id]);
+    assert!(run.success, "import failed:\n{}", run.text());
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "no changes after import:\n{text}");
+
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());
+}
+
+#[test]
+fn balance_placement_evens_out_the_sets() {
+    let simulator = start();
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config(
+            &simulator.url,
+            "  node_count = 250\n  placement = \"balance\"\n  custom_data = \"#cloud-config write-only\"\n",
+        ),
+    );
+    apply(&ws);
+    assert_eq!(set_sizes(&simulator, "agents"), vec![84, 83, 83]);
+    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+    assert!(
+        state.contains("agents-as-2") && !state.contains("write-only"),
+        "custom_data is write-only and never reaches state"
+    );
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "no changes:\n{text}");
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());
+}
+
+#[test]
+fn plan_rejects_bad_input_on_the_attribute() {
+    let simulator = start();
+    let ws = workspace();
+    for (body, attribute) in [
+        (
+            "  node_count = 10\n  max_nodes_per_set = 201\n",
+            "max_nodes_per_set",
+        ),
+        ("  node_count = -1\n", "node_count"),
+        (
+            "  node_count = 1\n  update_domain_count = 21\n",
+            "update_domain_count",
+        ),
+        (
+            "  node_count = 1\n  fault_domain_count = 4\n",
+            "fault_domain_count",
+        ),
+    ] {
+        ws.write("main.tf", &config(&simulator.url, body));
+        let run = ws.terraform(&["plan", "-no-color"]);
+        assert!(
+            !run.success,
+            "plan should fail for {attribute}:\n{}",
+            run.text()
+        );
+        assert!(
+            run.stderr.contains(&format!("Invalid {attribute}")) && run.stderr.contains(attribute),
+            "the error names {attribute}:\n{}",
+            run.text()
+        );
+    }
+    let bad_name =
+        config(&simulator.url, "  node_count = 1\n").replace("\"agents\"", "\"Agents_1\"");
+    ws.write("main.tf", &bad_name);
+    let run = ws.terraform(&["plan", "-no-color"]);
+    assert!(run.stderr.contains("Invalid pool name"), "{}", run.text());
+    let bad_subnet =
+        config(&simulator.url, "  node_count = 1\n").replace(SUBNET, "/subscriptions/x/nodes");
+    ws.write("main.tf", &bad_subnet);
+    let run = ws.terraform(&["plan", "-no-color"]);
+    assert!(run.stderr.contains("Invalid subnet_id"), "{}", run.text());
+}
+
+#[test]
+fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
+    let simulator = start();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 6\n"));
+    apply(&ws);
+    // A failed create taints the resource, as in every provider; an update that fails halfway does not.
+    let rule = r#"{"method": "PUT", "glob": "**/virtualMachines/agents-0-9", "times": 1, "status": 400, "error": {"code": "InvalidParameter", "message": "injected failure"}}"#;
+    let (status, body) = http_with(&simulator.url, "POST", "/_sim/faults", rule);
+    assert!(status < 300, "adding the fault failed: {status} {body}");
+    ws.write("main.tf", &config(&simulator.url, "  node_count = 12\n"));
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!run.success, "apply should fail:\n{}", run.text());
+    assert!(run.stderr.contains("injected failure"), "{}", run.text());
+    let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
+    let recorded = (0..12)
+        .filter(|n| state.contains(&format!("\"agents-0-{n}\"")))
+        .count();
+    assert_eq!(recorded, 11, "state holds the 11 nodes that exist");
+    assert!(
+        !state.contains("\"agents-0-9\""),
+        "the failed node is not in state"
+    );
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 2, "the missing node is planned:\n{text}");
+    apply(&ws);
+    assert_eq!(set_sizes(&simulator, "agents"), vec![12]);
+    let (code, text) = plan_exit(&ws);
+    assert_eq!(code, 0, "converged:\n{text}");
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());
+}

@@ -1,0 +1,1215 @@
+//! `largek8s_pool`: N nodes (VMs with one NIC each) split over availability sets of at most
+//! `max_nodes_per_set` VMs, scaled with the least churn (see `crate::layout`). In Terraform's order:
+//! schema, validate, plan, apply (create, update, delete), read, import.
+
+mod azure;
+mod spec;
+
+use std::time::Duration;
+
+use crate::layout::{self, Layout, MaxNodesPerSet, Placement};
+use crate::plugin::logging::warn;
+use crate::tf::diagnostics::{Diagnostic, Diagnostics};
+use crate::tf::path::AttributePath;
+use crate::tf::provider::{
+    ApplyRequest, ApplyResponse, ClientCapabilities, ImportResponse, ImportedResource, PlanRequest,
+    PlanResponse, ReadRequest, ReadResponse,
+};
+use crate::tf::resource::{BoxFuture, Resource};
+use crate::tf::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use crate::tf::types::Type;
+use crate::tf::value::Value;
+
+use super::context::Context;
+use azure::PoolError;
+use spec::{
+    node_value, parse_duration, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP,
+    DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE,
+    DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN, OWNER_TAG, PLACEMENT_TAG,
+};
+
+pub const TYPE_NAME: &str = "largek8s_pool";
+
+/// Attributes whose change needs new VMs: Azure fixes them at creation (or they name the resources).
+const REPLACE_ON_CHANGE: [&str; 12] = [
+    "name",
+    "resource_group_name",
+    "location",
+    "vm_size",
+    "image",
+    "os_disk",
+    "admin_username",
+    "ssh_public_keys",
+    "custom_data",
+    "subnet_id",
+    "fault_domain_count",
+    "update_domain_count",
+];
+
+/// Defaults sized for 1,000 nodes under public Azure's throttling (about 3 minutes of writes at the
+/// floor, plus VM provisioning), with room to spare.
+const DEFAULT_TIMEOUTS: [(&str, Duration); 4] = [
+    ("create", Duration::from_secs(60 * 60)),
+    ("update", Duration::from_secs(60 * 60)),
+    ("delete", Duration::from_secs(60 * 60)),
+    ("read", Duration::from_secs(10 * 60)),
+];
+
+pub struct Pool;
+
+fn path(name: &str) -> AttributePath {
+    AttributePath::root().attr(name)
+}
+
+fn node_attributes() -> Vec<Attribute> {
+    vec![
+        Attribute::computed("name", Type::String).describe("The VM's name, `<name>-<set>-<node>`."),
+        Attribute::computed("vm_id", Type::String).describe("The VM's ARM ID."),
+        Attribute::computed("nic_id", Type::String)
+            .describe("The ARM ID of the VM's network interface, `<node>-nic`."),
+        Attribute::computed("private_ip", Type::String)
+            .describe("The private IP address of the network interface."),
+    ]
+}
+
+fn set_attributes() -> Vec<Attribute> {
+    vec![
+        Attribute::computed("index", Type::Number)
+            .describe("The set's index; sets keep their index for life."),
+        Attribute::computed("name", Type::String)
+            .describe("The availability set's name, `<name>-as-<index>`."),
+        Attribute::computed("id", Type::String).describe("The availability set's ARM ID."),
+        Attribute::computed("node_count", Type::Number).describe("How many nodes the set holds."),
+        Attribute::nested("nodes", Nesting::List, node_attributes())
+            .set_computed()
+            .describe("The set's nodes, in node index order."),
+    ]
+}
+
+fn schema() -> Schema {
+    let timeouts = DEFAULT_TIMEOUTS.iter().fold(
+        Block::new(
+            "How long each operation may take, as Go durations such as `\"60m\"` or `\"1h30m\"`.",
+        ),
+        |block, (name, default)| {
+            block.attribute(Attribute::optional(name, Type::String).describe(format!(
+                "Time limit for {name} (default `\"{}m\"`).",
+                default.as_secs() / 60
+            )))
+        },
+    );
+    let block = Block::new(
+        "A pool of VMs split over availability sets of at most `max_nodes_per_set` VMs, for agent pools \
+         larger than one availability set (200 VMs) or one Basic load balancer (100 nodes) can hold. Scaling \
+         never moves a VM between sets: it fills open sets, adds sets, or removes the newest nodes.",
+    )
+    .attribute(Attribute::computed("id", Type::String).describe(
+        "The pool ID, `/subscriptions/<subscription>/resourceGroups/<group>/providers/largek8s/pools/<name>`, \
+         which `terraform import` takes.",
+    ))
+    .attribute(Attribute::required("name", Type::String).describe(format!(
+        "Prefix of every resource's name: lowercase letters, digits and hyphens, starting with a letter, at \
+         most {MAX_NAME_LEN} characters. Changing it replaces the pool."
+    )))
+    .attribute(Attribute::required("resource_group_name", Type::String).describe(
+        "The resource group that holds the sets, VMs, NICs and disks. Changing it replaces the pool.",
+    ))
+    .attribute(Attribute::required("location", Type::String).describe("The Azure region. Changing it replaces the pool."))
+    .attribute(Attribute::required("node_count", Type::Number).describe("How many nodes (VMs) the pool has; 0 or more."))
+    .attribute(Attribute::optional_computed("max_nodes_per_set", Type::Number).describe(format!(
+        "The most nodes one availability set holds, 1 to 200 (Azure's limit); default {DEFAULT_CAP}, what one \
+         Basic load balancer can front. A change applies to new placement only: existing VMs stay in their sets."
+    )))
+    .attribute(Attribute::optional_computed("placement", Type::String).describe(
+        "`\"fill\"` (default) fills each set to the cap before opening the next; `\"balance\"` uses as many \
+         sets as fill but keeps their sizes even. A change applies to new placement only.",
+    ))
+    .attribute(Attribute::required("vm_size", Type::String).describe("The VM size, e.g. `Standard_D2s_v5`. Changing it replaces the pool."))
+    .attribute(Attribute::required("subnet_id", Type::String).describe("The ARM ID of the subnet the NICs join. Changing it replaces the pool."))
+    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator. Changing it replaces the pool."))
+    .attribute(Attribute::required("ssh_public_keys", Type::list(Type::String)).describe(
+        "OpenSSH public keys authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
+    ))
+    .attribute(
+        Attribute::nested(
+            "image",
+            Nesting::Single,
+            vec![
+                Attribute::optional_computed("publisher", Type::String).describe("Marketplace publisher."),
+                Attribute::optional_computed("offer", Type::String).describe("Marketplace offer."),
+                Attribute::optional_computed("sku", Type::String).describe("Marketplace SKU."),
+                Attribute::optional_computed("version", Type::String).describe("Marketplace version, e.g. `latest`."),
+                Attribute::optional("id", Type::String)
+                    .describe("The ARM ID of an image or gallery image version, instead of a marketplace reference."),
+            ],
+        )
+        .set_optional()
+        .set_computed()
+        .describe(
+            "The OS image: a marketplace reference (default Canonical `ubuntu-24_04-lts` `server` `latest`) or \
+             `id`. Changing it replaces the pool.",
+        ),
+    )
+    .attribute(
+        Attribute::nested(
+            "os_disk",
+            Nesting::Single,
+            vec![
+                Attribute::optional_computed("size_gb", Type::Number)
+                    .describe(format!("OS disk size in GiB (default {DEFAULT_OS_DISK_GB}).")),
+                Attribute::optional_computed("storage_account_type", Type::String)
+                    .describe(format!("Managed disk type (default `{DEFAULT_STORAGE}`).")),
+            ],
+        )
+        .set_optional()
+        .set_computed()
+        .describe("The managed OS disk of each VM, `<node>-osdisk`. Changing it replaces the pool."),
+    )
+    .attribute(
+        Attribute::optional("custom_data", Type::String)
+            .sensitive()
+            .write_only()
+            .describe(
+                "cloud-init data given to each VM at creation. Sensitive and write-only: Terraform never stores \
+                 it, so a change is not detected; use `terraform apply -replace` to roll it out.",
+            ),
+    )
+    .attribute(Attribute::optional_computed("fault_domain_count", Type::Number).describe(format!(
+        "Fault domains per availability set, 1 to 3 (the region's maximum); default {DEFAULT_FAULT_DOMAINS}. \
+         Changing it replaces the pool."
+    )))
+    .attribute(Attribute::optional_computed("update_domain_count", Type::Number).describe(format!(
+        "Update domains per availability set, 1 to 20; default {DEFAULT_UPDATE_DOMAINS}. Changing it replaces the pool."
+    )))
+    .attribute(Attribute::optional("tags", Type::map(Type::String)).describe(format!(
+        "Tags for the sets, VMs and NICs, besides the `{OWNER_TAG}` ownership tag the provider adds."
+    )))
+    .attribute(
+        Attribute::nested("availability_sets", Nesting::List, set_attributes())
+            .set_computed()
+            .describe(
+                "The pool's availability sets in index order, each with its nodes. Known at plan time whenever \
+                 `node_count` is; IDs and IPs of nodes still to be created are known after apply. A \
+                 `largek8s_lb_group` takes this list as its backend.",
+            ),
+    )
+    .block(NestedBlock::new("timeouts", Nesting::Single, timeouts));
+    Schema::new(0, block)
+}
+
+/// Validation: each known value checked where it is, with what to do about it.
+fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let mut error = |name: AttributePath, summary: &str, detail: String| {
+        diags.push(Diagnostic::error(summary, detail).at(name));
+    };
+    if let Some(name) = config.get("name").and_then(Value::as_str) {
+        let ok = name.len() <= MAX_NAME_LEN
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && !name.ends_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            error(
+                path("name"),
+                "Invalid pool name",
+                format!(
+                    "name {name:?} must start with a lowercase letter, hold only lowercase letters, digits and \
+                     hyphens, not end with a hyphen, and have at most {MAX_NAME_LEN} characters (VM and disk \
+                     names are built from it)."
+                ),
+            );
+        }
+    }
+    let number = |name: &str| config.get(name).and_then(Value::as_number);
+    if let Some(n) = number("node_count") {
+        if n.is_negative()
+            || !n.is_integer()
+            || n.to_u64().is_none_or(|n| n > layout::MAX_NODE_COUNT)
+        {
+            error(
+                path("node_count"),
+                "Invalid node_count",
+                format!("node_count must be a whole number from 0 to {}; set node_count = 0 to empty the pool.", layout::MAX_NODE_COUNT),
+            );
+        }
+    }
+    if let Some(n) = number("max_nodes_per_set") {
+        if n.to_u64()
+            .and_then(|n| MaxNodesPerSet::new(n).ok())
+            .is_none()
+            || !n.is_integer()
+        {
+            error(
+                path("max_nodes_per_set"),
+                "Invalid max_nodes_per_set",
+                format!(
+                    "max_nodes_per_set must be a whole number from 1 to {} (Azure holds at most {} VMs in one \
+                     availability set); use 100 to let one Basic load balancer front each set.",
+                    layout::AZURE_MAX_VMS_PER_SET,
+                    layout::AZURE_MAX_VMS_PER_SET
+                ),
+            );
+        }
+    }
+    if let Some(text) = config.get("placement").and_then(Value::as_str) {
+        if let Err(e) = text.parse::<Placement>() {
+            error(path("placement"), "Invalid placement", e.to_string());
+        }
+    }
+    for (name, max) in [("fault_domain_count", 3), ("update_domain_count", 20)] {
+        if let Some(n) = number(name) {
+            if n.to_u64().is_none_or(|n| !(1..=max).contains(&n)) || !n.is_integer() {
+                error(
+                    path(name),
+                    &format!("Invalid {name}"),
+                    format!("{name} must be a whole number from 1 to {max} (Azure's limit for availability sets)."),
+                );
+            }
+        }
+    }
+    if let Some(subnet) = config.get("subnet_id").and_then(Value::as_str) {
+        if let Err(e) =
+            crate::arm::ids::ResourceId::parse_as(subnet, crate::arm::ids::ResourceKind::Subnet)
+        {
+            error(
+                path("subnet_id"),
+                "Invalid subnet_id",
+                format!(
+                    "{e}. Use a subnet ID like /subscriptions/<subscription>/resourceGroups/<group>/providers/\
+                     Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>, e.g. a subnet resource's `id`."
+                ),
+            );
+        }
+    }
+    if let Some(keys) = config.get("ssh_public_keys").and_then(Value::as_list) {
+        if keys.is_empty() {
+            error(
+                path("ssh_public_keys"),
+                "No SSH public key",
+                "Password login is disabled on the nodes: give at least one OpenSSH public key."
+                    .into(),
+            );
+        }
+    }
+    if let Some(image) = config.get("image").filter(|v| v.is_known() && !v.is_null()) {
+        let has_id = image.get("id").is_some_and(|v| !v.is_null());
+        let has_reference = ["publisher", "offer", "sku", "version"]
+            .iter()
+            .any(|k| image.get(k).is_some_and(|v| !v.is_null()));
+        if has_id && has_reference {
+            error(
+                path("image"),
+                "Ambiguous image",
+                "Set either image.id or the marketplace reference (publisher, offer, sku, version), not both.".into(),
+            );
+        }
+    }
+    if let Some(timeouts) = config.get("timeouts") {
+        for (name, _) in DEFAULT_TIMEOUTS {
+            if let Some(text) = timeouts.get(name).and_then(Value::as_str) {
+                if let Err(e) = parse_duration(text) {
+                    error(path("timeouts").attr(name), "Invalid timeout", e);
+                }
+            }
+        }
+    }
+    if config.get("custom_data").is_some_and(|v| !v.is_null())
+        && !client.write_only_attributes_allowed
+    {
+        diags.push(
+            Diagnostic::warning(
+                "custom_data is stored in state",
+                "This Terraform does not support write-only attributes (Terraform >= 1.11 does), so custom_data \
+                 is kept in state, marked sensitive.",
+            )
+            .at(path("custom_data")),
+        );
+    }
+    diags
+}
+
+fn timeout(state: &Value, name: &str) -> Duration {
+    let default = DEFAULT_TIMEOUTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(Duration::from_secs(3600), |(_, d)| *d);
+    state
+        .get("timeouts")
+        .and_then(|t| t.get(name))
+        .and_then(Value::as_str)
+        .and_then(|text| parse_duration(text).ok())
+        .unwrap_or(default)
+}
+
+/// A value from `proposed` (the config merged with prior computed values), or `default` when null.
+fn or_default(proposed: &Value, name: &str, default: Value) -> Value {
+    match proposed.get(name) {
+        Some(v) if !v.is_null() => v.clone(),
+        _ => default,
+    }
+}
+
+/// Fills the unset members of a nested object attribute with their defaults (unknown stays unknown).
+fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null: &[&str]) -> Value {
+    match value {
+        Some(v) if !v.is_known() => v.clone(),
+        Some(v) if !v.is_null() => {
+            let keep_reference_null = v.get("id").is_some_and(|id| !id.is_null());
+            let mut members: Vec<(String, Value)> = defaults
+                .iter()
+                .map(|(k, d)| {
+                    let given = v.get(k).filter(|g| !g.is_null()).cloned();
+                    let fallback = if keep_reference_null {
+                        Value::Null
+                    } else {
+                        d.clone()
+                    };
+                    (k.to_string(), given.unwrap_or(fallback))
+                })
+                .collect();
+            for k in extra_null {
+                members.push((k.to_string(), v.get(k).cloned().unwrap_or(Value::Null)));
+            }
+            Value::object(members)
+        }
+        _ => {
+            let mut members: Vec<(String, Value)> = defaults
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.clone()))
+                .collect();
+            for k in extra_null {
+                members.push((k.to_string(), Value::Null));
+            }
+            Value::object(members)
+        }
+    }
+}
+
+fn image_defaults() -> Vec<(&'static str, Value)> {
+    DEFAULT_IMAGE
+        .iter()
+        .map(|(k, v)| (*k, Value::string(*v)))
+        .collect()
+}
+
+fn os_disk_defaults() -> Vec<(&'static str, Value)> {
+    vec![
+        ("size_gb", Value::number(DEFAULT_OS_DISK_GB)),
+        ("storage_account_type", Value::string(DEFAULT_STORAGE)),
+    ]
+}
+
+/// The planned `availability_sets`: the layout `rescale` gives from the prior state's layout, with prior
+/// values kept for every existing set and node and unknowns only for what apply creates.
+fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Value {
+    let (Some(count), Some(cap), Some(placement)) = (
+        planned
+            .get("node_count")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_u64()),
+        planned
+            .get("max_nodes_per_set")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_u64()),
+        planned.get("placement").and_then(Value::as_str),
+    ) else {
+        return Value::unknown();
+    };
+    let name = planned.get("name").and_then(Value::as_str);
+    let prior_name = prior.get("name").and_then(Value::as_str);
+    let prior_inventory = match prior_name {
+        Some(p) if Some(p) == name => Inventory::from_state(prior, p),
+        _ => Inventory::default(),
+    };
+    let (Ok(cap), Ok(placement)) = (MaxNodesPerSet::new(cap), placement.parse::<Placement>())
+    else {
+        return Value::unknown();
+    };
+    let target = match layout::rescale(&prior_inventory.layout(), count, cap, placement) {
+        Ok(target) => target,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("Cannot plan the pool's layout", e.to_string())
+                    .at(path("node_count")),
+            );
+            return Value::unknown();
+        }
+    };
+    layout_value(&target, &prior_inventory, name)
+}
+
+fn layout_value(target: &Layout, prior: &Inventory, name: Option<&str>) -> Value {
+    let text =
+        |f: &dyn Fn(&str) -> String| name.map_or_else(Value::unknown, |n| Value::string(f(n)));
+    Value::list(target.sets().map(|set| {
+        let prior_set = prior.sets.get(&set.index);
+        let nodes = set.nodes.iter().map(|number| {
+            let node_name = text(&|n| layout::node_name(n, set.index, *number));
+            match prior_set.and_then(|s| s.nodes.get(number)) {
+                Some(node) => node_value(
+                    node_name,
+                    Value::string(&node.vm_id),
+                    Value::string(&node.nic_id),
+                    Value::string(&node.private_ip),
+                ),
+                None => node_value(
+                    node_name,
+                    Value::unknown(),
+                    Value::unknown(),
+                    Value::unknown(),
+                ),
+            }
+        });
+        set_value(
+            set.index,
+            text(&|n| layout::set_name(n, set.index)),
+            prior_set.map_or_else(Value::unknown, |s| Value::string(&s.id)),
+            Value::list(nodes),
+        )
+    }))
+}
+
+fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
+    let mut diags = Diagnostics::new();
+    let proposed = &request.proposed_new_state;
+    let prior = &request.prior_state;
+    if proposed.is_null() {
+        return PlanResponse {
+            planned_state: Value::Null,
+            requires_replace: Vec::new(),
+            planned_private: Vec::new(),
+            diagnostics: diags,
+        };
+    }
+    let Value::Object(mut planned) = proposed.clone() else {
+        return PlanResponse {
+            planned_state: proposed.clone(),
+            requires_replace: Vec::new(),
+            planned_private: Vec::new(),
+            diagnostics: Diagnostic::error(
+                "Unexpected plan",
+                "The proposed state is not an object.",
+            )
+            .into(),
+        };
+    };
+    planned.insert(
+        "max_nodes_per_set".into(),
+        or_default(proposed, "max_nodes_per_set", Value::number(DEFAULT_CAP)),
+    );
+    planned.insert(
+        "placement".into(),
+        or_default(proposed, "placement", Value::string("fill")),
+    );
+    planned.insert(
+        "fault_domain_count".into(),
+        or_default(
+            proposed,
+            "fault_domain_count",
+            Value::number(DEFAULT_FAULT_DOMAINS),
+        ),
+    );
+    planned.insert(
+        "update_domain_count".into(),
+        or_default(
+            proposed,
+            "update_domain_count",
+            Value::number(DEFAULT_UPDATE_DOMAINS),
+        ),
+    );
+    planned.insert(
+        "image".into(),
+        nested_default(request.config.get("image"), &image_defaults(), &["id"]),
+    );
+    planned.insert(
+        "os_disk".into(),
+        nested_default(request.config.get("os_disk"), &os_disk_defaults(), &[]),
+    );
+    if request.client.write_only_attributes_allowed {
+        planned.insert("custom_data".into(), Value::Null);
+    }
+    let id = match (
+        ctx.arm().ok(),
+        proposed.get("resource_group_name").and_then(Value::as_str),
+        proposed.get("name").and_then(Value::as_str),
+    ) {
+        (Some(arm), Some(rg), Some(name)) => Value::string(
+            PoolId {
+                subscription: arm.subscription_id().to_string(),
+                resource_group: rg.to_string(),
+                name: name.to_string(),
+            }
+            .to_string(),
+        ),
+        _ => prior
+            .get("id")
+            .cloned()
+            .filter(|_| !prior.is_null())
+            .unwrap_or_else(Value::unknown),
+    };
+    planned.insert("id".into(), id);
+    let mut planned = Value::Object(planned);
+
+    let mut requires_replace = Vec::new();
+    if !prior.is_null() {
+        for name in REPLACE_ON_CHANGE {
+            let before = prior.get(name).unwrap_or(&Value::Null);
+            let after = planned.get(name).unwrap_or(&Value::Null);
+            if before != after {
+                requires_replace.push(path(name));
+            }
+        }
+        for name in ["max_nodes_per_set", "placement"] {
+            let before = prior.get(name).unwrap_or(&Value::Null);
+            let after = planned.get(name).unwrap_or(&Value::Null);
+            if before != after && after.is_known() {
+                diags.push(
+                    Diagnostic::warning(
+                        format!("{name} applies to new placement only"),
+                        format!(
+                            "Azure cannot move a VM to another availability set, so the pool's existing nodes stay \
+                             where they are; {name} decides only where new nodes go. To re-lay out every node, \
+                             replace the pool (terraform apply -replace)."
+                        ),
+                    )
+                    .at(path(name)),
+                );
+            }
+        }
+    }
+    // A replaced pool starts from nothing; otherwise rescale from what exists.
+    let base = if requires_replace.is_empty() {
+        prior.clone()
+    } else {
+        Value::Null
+    };
+    let sets = planned_sets(&base, &planned, &mut diags);
+    if let Value::Object(members) = &mut planned {
+        members.insert("availability_sets".into(), sets);
+    }
+    PlanResponse {
+        planned_state: planned,
+        requires_replace,
+        planned_private: Vec::new(),
+        diagnostics: diags,
+    }
+}
+
+fn errors_to_diagnostics(errors: Vec<PoolError>, what: &str) -> Diagnostics {
+    let total = errors.len();
+    let mut diags: Diagnostics = errors
+        .into_iter()
+        .take(5)
+        .map(|e| {
+            Diagnostic::error(
+                format!("Pool {what} failed for {}", e.resource),
+                format!(
+                    "{}\n\nThe state records every node that exists; run apply again to converge.",
+                    e.message
+                ),
+            )
+        })
+        .collect();
+    if total > 5 {
+        diags.push(Diagnostic::error(
+            format!("{} more failures", total - 5),
+            "Only the first 5 failures are shown; run with TF_LOG=debug for the rest.",
+        ));
+    }
+    diags
+}
+
+/// The state after apply: the planned inputs with the inventory of what exists.
+fn state_of(planned: &Value, pool: &PoolId, inventory: &Inventory, write_only: bool) -> Value {
+    let Value::Object(mut members) = planned.clone() else {
+        return Value::Null;
+    };
+    members.insert("id".into(), Value::string(pool.to_string()));
+    members.insert("availability_sets".into(), inventory.to_value(&pool.name));
+    if write_only {
+        members.insert("custom_data".into(), Value::Null);
+    }
+    Value::Object(members)
+}
+
+fn pool_id_of(ctx: &Context, state: &Value) -> Result<PoolId, Diagnostic> {
+    let arm = ctx.arm()?;
+    let text = |name: &str| {
+        state
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    format!("{name} is not known"),
+                    format!("{name} must be known to manage the pool."),
+                )
+                .at(path(name))
+            })
+    };
+    Ok(PoolId {
+        subscription: arm.subscription_id().to_string(),
+        resource_group: text("resource_group_name")?,
+        name: text("name")?,
+    })
+}
+
+async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
+    let prior = &request.prior_state;
+    let respond = |state: Value, diags: Diagnostics| ApplyResponse {
+        new_state: state,
+        private: Vec::new(),
+        diagnostics: diags,
+    };
+    let arm = match ctx.arm() {
+        Ok(arm) => arm,
+        Err(d) => return respond(prior.clone(), d.into()),
+    };
+
+    if request.planned_state.is_null() {
+        let pool = match pool_id_of(ctx, prior) {
+            Ok(pool) => pool,
+            Err(d) => return respond(prior.clone(), d.into()),
+        };
+        let op = ctx.operation(timeout(prior, "delete"));
+        let mut inventory = Inventory::from_state(prior, &pool.name);
+        let errors = azure::delete_all(arm, &op, &pool, &mut inventory).await;
+        if errors.is_empty() {
+            return respond(Value::Null, Diagnostics::new());
+        }
+        let write_only = prior.get("custom_data").is_some_and(Value::is_null);
+        return respond(
+            state_of(prior, &pool, &inventory, write_only),
+            errors_to_diagnostics(errors, "delete"),
+        );
+    }
+
+    let planned = &request.planned_state;
+    let spec = match Spec::from_values(planned, &request.config) {
+        Ok(spec) => spec,
+        Err(e) => {
+            return respond(
+                prior.clone(),
+                Diagnostic::error("Invalid pool configuration", e.message)
+                    .at(e.path)
+                    .into(),
+            )
+        }
+    };
+    let pool = PoolId {
+        subscription: arm.subscription_id().to_string(),
+        resource_group: spec.resource_group.clone(),
+        name: spec.name.clone(),
+    };
+    let creating = prior.is_null();
+    let op = ctx.operation(timeout(planned, if creating { "create" } else { "update" }));
+    let mut inventory = Inventory::from_state(prior, &pool.name);
+    let target = match layout::rescale(
+        &inventory.layout(),
+        spec.node_count,
+        spec.cap,
+        spec.placement,
+    ) {
+        Ok(target) => target,
+        Err(e) => {
+            return respond(
+                prior.clone(),
+                Diagnostic::error("Cannot lay out the pool", e.to_string())
+                    .at(path("node_count"))
+                    .into(),
+            )
+        }
+    };
+    let errors = azure::converge(arm, &op, &spec, &pool, &mut inventory, &target).await;
+    let write_only = planned.get("custom_data").is_some_and(Value::is_null);
+    let state = if creating && inventory.sets.is_empty() && !errors.is_empty() {
+        Value::Null
+    } else {
+        state_of(planned, &pool, &inventory, write_only)
+    };
+    if !errors.is_empty() {
+        warn(
+            "pool apply stopped with errors",
+            &[
+                ("pool", &pool.name),
+                ("nodes", &inventory.node_count().to_string()),
+            ],
+        );
+    }
+    respond(
+        state,
+        errors_to_diagnostics(errors, if creating { "create" } else { "update" }),
+    )
+}
+
+async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
+    let state = request.current_state;
+    let respond = |new_state: Value, diagnostics: Diagnostics| ReadResponse {
+        new_state,
+        private: request.private.clone(),
+        diagnostics,
+    };
+    let arm = match ctx.arm() {
+        Ok(arm) => arm,
+        Err(d) => return respond(state, d.into()),
+    };
+    let pool = match pool_id_of(ctx, &state) {
+        Ok(pool) => pool,
+        Err(d) => return respond(state, d.into()),
+    };
+    let op = ctx.operation(timeout(&state, "read"));
+    let mut inventory = Inventory::from_state(&state, &pool.name);
+    let had_sets = !inventory.sets.is_empty();
+    if let Err(e) = azure::refresh(arm, &op, &pool, &mut inventory).await {
+        return respond(state, errors_to_diagnostics(vec![e], "read"));
+    }
+    if had_sets && inventory.sets.is_empty() {
+        return respond(Value::Null, Diagnostics::new());
+    }
+    let write_only = state.get("custom_data").is_some_and(Value::is_null);
+    let new_state = state_of(&state, &pool, &inventory, write_only);
+    respond(new_state, Diagnostics::new())
+}
+
+/// The state import rebuilds from Azure: inputs read back from the newest set, one VM and its NIC.
+fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
+    use serde_json::Value as Json;
+    let text = |json: Option<&Json>, pointer: &str| {
+        json.and_then(|j| j.pointer(pointer))
+            .and_then(Json::as_str)
+            .map_or(Value::Null, Value::string)
+    };
+    let number = |json: Option<&Json>, pointer: &str, default: u32| {
+        let n = json
+            .and_then(|j| j.pointer(pointer))
+            .and_then(Json::as_u64)
+            .unwrap_or(u64::from(default));
+        Value::number(n)
+    };
+    let set = found.newest_set.as_ref();
+    let vm = found.sample_vm.as_ref();
+    let tag = |name: &str| {
+        set.and_then(|s| s.pointer(&format!("/tags/{name}")))
+            .and_then(Json::as_str)
+    };
+    let cap = tag(CAP_TAG)
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(DEFAULT_CAP);
+    let placement = tag(PLACEMENT_TAG).unwrap_or("fill");
+    let tags: Vec<(String, Value)> = set
+        .and_then(|s| s.get("tags"))
+        .and_then(Json::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| ![OWNER_TAG, CAP_TAG, PLACEMENT_TAG].contains(&k.as_str()))
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), Value::string(v))))
+        .collect();
+    let image_ref = vm.and_then(|v| v.pointer("/properties/storageProfile/imageReference"));
+    let image = match image_ref.and_then(|i| i.get("id")).and_then(Json::as_str) {
+        Some(id) => Value::object([
+            ("publisher", Value::Null),
+            ("offer", Value::Null),
+            ("sku", Value::Null),
+            ("version", Value::Null),
+            ("id", Value::string(id)),
+        ]),
+        None => Value::object([
+            ("publisher", text(image_ref, "/publisher")),
+            ("offer", text(image_ref, "/offer")),
+            ("sku", text(image_ref, "/sku")),
+            ("version", text(image_ref, "/version")),
+            ("id", Value::Null),
+        ]),
+    };
+    let keys = vm
+        .and_then(|v| v.pointer("/properties/osProfile/linuxConfiguration/ssh/publicKeys"))
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.get("keyData").and_then(Json::as_str))
+        .map(Value::string);
+    Value::object([
+        ("id", Value::string(pool.to_string())),
+        ("name", Value::string(&pool.name)),
+        ("resource_group_name", Value::string(&pool.resource_group)),
+        ("location", text(set, "/location")),
+        (
+            "node_count",
+            Value::number(found.inventory.node_count() as u64),
+        ),
+        ("max_nodes_per_set", Value::number(cap)),
+        ("placement", Value::string(placement)),
+        ("vm_size", text(vm, "/properties/hardwareProfile/vmSize")),
+        (
+            "subnet_id",
+            text(
+                found.sample_nic.as_ref(),
+                "/properties/ipConfigurations/0/properties/subnet/id",
+            ),
+        ),
+        (
+            "admin_username",
+            text(vm, "/properties/osProfile/adminUsername"),
+        ),
+        ("ssh_public_keys", Value::list(keys)),
+        ("image", image),
+        (
+            "os_disk",
+            Value::object([
+                (
+                    "size_gb",
+                    number(
+                        vm,
+                        "/properties/storageProfile/osDisk/diskSizeGB",
+                        DEFAULT_OS_DISK_GB,
+                    ),
+                ),
+                (
+                    "storage_account_type",
+                    text(
+                        vm,
+                        "/properties/storageProfile/osDisk/managedDisk/storageAccountType",
+                    ),
+                ),
+            ]),
+        ),
+        ("custom_data", Value::Null),
+        (
+            "fault_domain_count",
+            number(
+                set,
+                "/properties/platformFaultDomainCount",
+                DEFAULT_FAULT_DOMAINS,
+            ),
+        ),
+        (
+            "update_domain_count",
+            number(
+                set,
+                "/properties/platformUpdateDomainCount",
+                DEFAULT_UPDATE_DOMAINS,
+            ),
+        ),
+        (
+            "tags",
+            if tags.is_empty() {
+                Value::Null
+            } else {
+                Value::map(tags)
+            },
+        ),
+        ("availability_sets", found.inventory.to_value(&pool.name)),
+        ("timeouts", Value::Null),
+    ])
+}
+
+async fn import(ctx: &Context, id: &str) -> ImportResponse {
+    let fail = |d: Diagnostic| ImportResponse {
+        imported: Vec::new(),
+        diagnostics: d.into(),
+    };
+    let pool = match PoolId::parse(id) {
+        Ok(pool) => pool,
+        Err(e) => return fail(Diagnostic::error("Invalid pool ID", e)),
+    };
+    let arm = match ctx.arm() {
+        Ok(arm) => arm,
+        Err(d) => return fail(d),
+    };
+    if !pool
+        .subscription
+        .eq_ignore_ascii_case(arm.subscription_id())
+    {
+        return fail(Diagnostic::error(
+            "Pool in another subscription",
+            format!(
+                "The pool ID names subscription {}, but the provider manages {}. Configure the provider for \
+                 that subscription.",
+                pool.subscription,
+                arm.subscription_id()
+            ),
+        ));
+    }
+    let op = ctx.operation(timeout(&Value::Null, "read"));
+    let found = match azure::discover(arm, &op, &pool).await {
+        Ok(found) => found,
+        Err(e) => {
+            return fail(Diagnostic::error(
+                format!("Cannot import {pool}"),
+                format!("{}: {}", e.resource, e.message),
+            ))
+        }
+    };
+    if found.inventory.sets.is_empty() {
+        return fail(Diagnostic::error(
+            "Pool not found",
+            format!(
+                "No availability set named {}-as-<n> with tag {OWNER_TAG} = {pool} exists in resource group {}.",
+                pool.name, pool.resource_group
+            ),
+        ));
+    }
+    ImportResponse {
+        imported: vec![ImportedResource {
+            type_name: TYPE_NAME.to_string(),
+            state: imported_state(&pool, &found),
+            private: Vec::new(),
+        }],
+        diagnostics: Diagnostics::new(),
+    }
+}
+
+impl Resource<Context> for Pool {
+    fn type_name(&self) -> &'static str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    fn validate(&self, config: &Value, client: ClientCapabilities) -> Diagnostics {
+        validate(config, client)
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a Context, request: PlanRequest) -> BoxFuture<'a, PlanResponse> {
+        Box::pin(async move { plan(ctx, request) })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        ctx: &'a Context,
+        request: ApplyRequest,
+    ) -> BoxFuture<'a, ApplyResponse> {
+        Box::pin(apply(ctx, request))
+    }
+
+    fn read<'a>(&'a self, ctx: &'a Context, request: ReadRequest) -> BoxFuture<'a, ReadResponse> {
+        Box::pin(read(ctx, request))
+    }
+
+    fn import<'a>(&'a self, ctx: &'a Context, id: &'a str) -> BoxFuture<'a, ImportResponse> {
+        Box::pin(import(ctx, id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::context::Unconfigured;
+    use tokio_util::sync::CancellationToken;
+
+    const SUBNET: &str =
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes";
+
+    fn ctx() -> Context {
+        Context::new(Err(Unconfigured::NotYet), CancellationToken::new(), false)
+    }
+
+    fn config(node_count: Value, extra: &[(&str, Value)]) -> Value {
+        let mut members = vec![
+            ("name", Value::string("agents")),
+            ("resource_group_name", Value::string("rg")),
+            ("location", Value::string("westeurope")),
+            ("node_count", node_count),
+            ("vm_size", Value::string("Standard_D2s_v5")),
+            ("subnet_id", Value::string(SUBNET)),
+            ("admin_username", Value::string("azureuser")),
+            (
+                "ssh_public_keys",
+                Value::list([Value::string("ssh-ed25519 AAAA")]),
+            ),
+        ];
+        members.extend(extra.iter().cloned());
+        Value::object(members)
+    }
+
+    fn plan_for(prior: Value, config: Value) -> PlanResponse {
+        let request = PlanRequest {
+            type_name: TYPE_NAME.into(),
+            prior_state: prior,
+            proposed_new_state: config.clone(),
+            config,
+            prior_private: Vec::new(),
+            client: ClientCapabilities {
+                deferral_allowed: false,
+                write_only_attributes_allowed: true,
+            },
+        };
+        plan(&ctx(), request)
+    }
+
+    fn sizes(planned: &Value) -> Vec<u64> {
+        planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| {
+                s.get("node_count")
+                    .and_then(Value::as_number)
+                    .and_then(|n| n.to_u64())
+            })
+            .collect()
+    }
+
+    /// A state as apply leaves it for `node_count` nodes.
+    fn applied(node_count: u64) -> Value {
+        let planned = plan_for(Value::Null, config(Value::number(node_count), &[])).planned_state;
+        let pool = PoolId {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "agents".into(),
+        };
+        let mut inventory = Inventory::default();
+        let sizes = layout::split(node_count, MaxNodesPerSet::default(), Placement::Fill)
+            .unwrap_or_default();
+        for (set, nodes) in Layout::from_sizes(&sizes)
+            .sets()
+            .map(|s| (s.index, s.nodes))
+        {
+            let record = inventory.sets.entry(set).or_default();
+            record.id = pool.set_id(set).to_string();
+            for node in nodes {
+                let name = layout::node_name("agents", set, node);
+                record.nodes.insert(
+                    node,
+                    spec::Node {
+                        vm_id: pool.vm_id(&name).to_string(),
+                        nic_id: pool.nic_id(&name).to_string(),
+                        private_ip: format!("10.0.{set}.{node}"),
+                    },
+                );
+            }
+        }
+        state_of(&planned, &pool, &inventory, true)
+    }
+
+    #[test]
+    fn plan_shows_the_layout_with_names_and_unknown_ids_for_new_nodes() {
+        let response = plan_for(Value::Null, config(Value::number(450u64), &[]));
+        assert!(!response.diagnostics.has_errors());
+        let planned = &response.planned_state;
+        assert_eq!(sizes(planned), vec![100, 100, 100, 100, 50]);
+        let sets = planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default();
+        let last = sets.last().cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            last.get("name").and_then(Value::as_str),
+            Some("agents-as-4")
+        );
+        let node = last
+            .get("nodes")
+            .and_then(Value::as_list)
+            .and_then(|n| n.first())
+            .cloned();
+        let node = node.unwrap_or(Value::Null);
+        assert_eq!(node.get("name").and_then(Value::as_str), Some("agents-4-0"));
+        assert!(!node.get("vm_id").is_some_and(Value::is_known));
+        assert_eq!(
+            planned.get("max_nodes_per_set"),
+            Some(&Value::number(100u64))
+        );
+        assert_eq!(planned.get("placement"), Some(&Value::string("fill")));
+        assert_eq!(planned.get("custom_data"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn plan_is_unknown_layout_while_node_count_is_unknown() {
+        let response = plan_for(Value::Null, config(Value::unknown(), &[]));
+        assert!(!response
+            .planned_state
+            .get("availability_sets")
+            .is_some_and(Value::is_known));
+    }
+
+    #[test]
+    fn replanning_an_applied_pool_changes_nothing() {
+        let prior = applied(450);
+        let response = plan_for(prior.clone(), config(Value::number(450u64), &[]));
+        assert!(response.requires_replace.is_empty());
+        assert_eq!(response.planned_state, prior);
+    }
+
+    #[test]
+    fn scale_up_keeps_every_existing_node_and_adds_a_set() {
+        let prior = applied(450);
+        let response = plan_for(prior.clone(), config(Value::number(520u64), &[]));
+        let planned = &response.planned_state;
+        assert_eq!(sizes(planned), vec![100, 100, 100, 100, 100, 20]);
+        let before = Inventory::from_state(&prior, "agents");
+        let sets = planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default();
+        for (index, record) in &before.sets {
+            let planned_set = sets.get(*index as usize).cloned().unwrap_or(Value::Null);
+            assert_eq!(
+                planned_set.get("id").and_then(Value::as_str),
+                Some(record.id.as_str())
+            );
+        }
+        let known = sets
+            .iter()
+            .flat_map(|s| {
+                s.get("nodes")
+                    .and_then(Value::as_list)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .filter(|n| n.get("vm_id").is_some_and(Value::is_known))
+            .count();
+        assert_eq!(known, 450, "only the 70 new nodes are unknown");
+    }
+
+    #[test]
+    fn vm_shape_changes_replace_and_cap_changes_warn() {
+        let prior = applied(10);
+        let response = plan_for(
+            prior.clone(),
+            config(
+                Value::number(10u64),
+                &[("vm_size", Value::string("Standard_D4s_v5"))],
+            ),
+        );
+        assert_eq!(response.requires_replace, vec![path("vm_size")]);
+        let response = plan_for(
+            prior,
+            config(
+                Value::number(10u64),
+                &[("max_nodes_per_set", Value::number(50u64))],
+            ),
+        );
+        assert!(response.requires_replace.is_empty());
+        assert!(response
+            .diagnostics
+            .iter()
+            .any(|d| d.attribute == Some(path("max_nodes_per_set"))
+                && d.summary.contains("new placement only")));
+    }
+
+    #[test]
+    fn validation_names_the_attribute() {
+        let client = ClientCapabilities::default();
+        let cases = [
+            ("max_nodes_per_set", Value::number(201u64)),
+            ("node_count", Value::number(-1i64)),
+            ("name", Value::string("Bad_Name")),
+            ("subnet_id", Value::string("/subscriptions/s/nodes")),
+            ("update_domain_count", Value::number(21u64)),
+            ("fault_domain_count", Value::number(4u64)),
+        ];
+        for (name, value) in cases {
+            let diags = validate(&config(Value::number(1u64), &[(name, value)]), client);
+            assert!(
+                diags.iter().any(|d| d.attribute == Some(path(name))),
+                "{name} should be flagged: {diags:?}"
+            );
+        }
+        assert!(validate(&config(Value::number(450u64), &[]), client).is_empty());
+    }
+}

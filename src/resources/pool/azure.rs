@@ -1,0 +1,639 @@
+//! The pool's effects on Azure: availability sets, NICs and VMs created, adopted, read and deleted through
+//! the shared ARM client. Request bodies are JSON built here (only the members we set), responses are read
+//! for the few members we need.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value as Json};
+
+use super::spec::{
+    disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec, CAP_TAG,
+    OWNER_TAG, PLACEMENT_TAG,
+};
+use crate::arm::client::{ArmClient, Conditions};
+use crate::arm::error::ArmError;
+use crate::arm::ids::ResourceId;
+use crate::arm::models::{COMPUTE_API_VERSION, NETWORK_API_VERSION};
+use crate::arm::retry::Ctx;
+use crate::layout::node_name;
+use crate::plugin::logging::info;
+
+/// Nodes worked on at once. The client's pacer bounds the HTTP requests in flight; this only bounds how
+/// many node tasks (mostly waiting on long-running operations) are alive, and with it memory.
+const NODE_CONCURRENCY: usize = 512;
+
+/// Something in Azure that stops the pool from converging, with the resource it concerns.
+#[derive(Debug)]
+pub struct PoolError {
+    pub resource: String,
+    pub message: String,
+}
+
+impl PoolError {
+    fn arm(resource: &ResourceId, what: &str, error: ArmError) -> PoolError {
+        PoolError {
+            resource: resource.to_string(),
+            message: format!("{what}: {error}"),
+        }
+    }
+}
+
+/// A GET that may find nothing.
+type Fetched = Result<Option<Json>, PoolError>;
+
+fn owner(body: &Json) -> Option<&str> {
+    body.pointer(&format!("/tags/{OWNER_TAG}"))
+        .and_then(Json::as_str)
+}
+
+/// Checks that an existing resource belongs to this pool; anything else must not be touched.
+fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId) -> Result<(), PoolError> {
+    let pool_text = pool.to_string();
+    match owner(body) {
+        Some(o) if o.eq_ignore_ascii_case(&pool_text) => Ok(()),
+        other => Err(PoolError {
+            resource: id.to_string(),
+            message: format!(
+                "{id} already exists and belongs to {}, not to this pool ({pool_text}). Choose another pool \
+                 name, or delete or rename the existing resource.",
+                other.map_or_else(|| "no largek8s pool".to_string(), |o| format!("pool {o}"))
+            ),
+        }),
+    }
+}
+
+fn tags(spec: &Spec, pool: &PoolId) -> Json {
+    let mut tags: serde_json::Map<String, Json> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect();
+    tags.insert(OWNER_TAG.into(), json!(pool.to_string()));
+    Json::Object(tags)
+}
+
+fn is_precondition_failed(error: &ArmError) -> bool {
+    error.api().is_some_and(|e| e.status == 412)
+}
+
+fn create_only() -> Conditions {
+    Conditions {
+        if_none_match: Some("*".into()),
+        ..Conditions::default()
+    }
+}
+
+/// Creates with `If-None-Match: *`; when the resource is already there, reads it and adopts it if it is
+/// ours. A retried or interrupted apply so finds what it made, without a read per resource otherwise.
+async fn create_or_adopt(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    id: &ResourceId,
+    api_version: &str,
+    body: &Json,
+    pool: &PoolId,
+) -> Result<Json, PoolError> {
+    let path = id.to_string();
+    match arm
+        .put_and_wait::<Json, Json>(ctx, &path, api_version, body, &create_only())
+        .await
+    {
+        Ok(response) => Ok(response.body),
+        Err(e) if is_precondition_failed(&e) => {
+            let existing = arm
+                .get::<Json>(ctx, &path, api_version)
+                .await
+                .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
+            check_owner(id, &existing.body, pool)?;
+            Ok(existing.body)
+        }
+        Err(e) => Err(PoolError::arm(id, "creating", e)),
+    }
+}
+
+fn set_body(spec: &Spec, pool: &PoolId) -> Json {
+    let mut tags = tags(spec, pool);
+    if let Some(t) = tags.as_object_mut() {
+        t.insert(CAP_TAG.into(), json!(spec.cap.get().to_string()));
+        t.insert(PLACEMENT_TAG.into(), json!(spec.placement.to_string()));
+    }
+    json!({
+        "location": spec.location,
+        "tags": tags,
+        // Managed disks need an Aligned set.
+        "sku": {"name": "Aligned"},
+        "properties": {
+            "platformFaultDomainCount": spec.fault_domains,
+            "platformUpdateDomainCount": spec.update_domains,
+        },
+    })
+}
+
+fn nic_body(spec: &Spec, pool: &PoolId) -> Json {
+    json!({
+        "location": spec.location,
+        "tags": tags(spec, pool),
+        "properties": {
+            "ipConfigurations": [{
+                "name": "ipconfig1",
+                "properties": {
+                    "primary": true,
+                    "privateIPAllocationMethod": "Dynamic",
+                    "subnet": {"id": spec.subnet_id.to_string()},
+                },
+            }],
+        },
+    })
+}
+
+fn vm_body(spec: &Spec, pool: &PoolId, set: u32, node: &str, nic_id: &str) -> Json {
+    let image = match &spec.image {
+        Image::Id(id) => json!({"id": id}),
+        Image::Marketplace {
+            publisher,
+            offer,
+            sku,
+            version,
+        } => json!({"publisher": publisher, "offer": offer, "sku": sku, "version": version}),
+    };
+    let keys: Vec<Json> = spec
+        .ssh_public_keys
+        .iter()
+        .map(|key| {
+            json!({
+                "path": format!("/home/{}/.ssh/authorized_keys", spec.admin_username),
+                "keyData": key,
+            })
+        })
+        .collect();
+    let mut os_profile = json!({
+        "computerName": node,
+        "adminUsername": spec.admin_username,
+        "linuxConfiguration": {
+            "disablePasswordAuthentication": true,
+            "ssh": {"publicKeys": keys},
+        },
+    });
+    if let (Some(data), Some(profile)) = (&spec.custom_data, os_profile.as_object_mut()) {
+        use base64::Engine;
+        profile.insert(
+            "customData".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(data)),
+        );
+    }
+    json!({
+        "location": spec.location,
+        "tags": tags(spec, pool),
+        "properties": {
+            "hardwareProfile": {"vmSize": spec.vm_size},
+            "availabilitySet": {"id": pool.set_id(set).to_string()},
+            "storageProfile": {
+                "imageReference": image,
+                "osDisk": {
+                    "name": disk_name(node),
+                    "createOption": "FromImage",
+                    // The disk and NIC go with the VM, so a scale-down leaves nothing behind.
+                    "deleteOption": "Delete",
+                    "diskSizeGB": spec.os_disk_gb,
+                    "managedDisk": {"storageAccountType": spec.os_disk_storage},
+                },
+            },
+            "osProfile": os_profile,
+            "networkProfile": {
+                "networkInterfaces": [{
+                    "id": nic_id,
+                    "properties": {"primary": true, "deleteOption": "Delete"},
+                }],
+            },
+        },
+    })
+}
+
+fn private_ip(nic: &Json) -> String {
+    nic.pointer("/properties/ipConfigurations/0/properties/privateIPAddress")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn id_of(body: &Json, fallback: &ResourceId) -> String {
+    body.get("id")
+        .and_then(Json::as_str)
+        .and_then(|id| ResourceId::parse(id).ok())
+        .unwrap_or_else(|| fallback.clone())
+        .to_string()
+}
+
+/// Creates (or adopts) one availability set.
+pub async fn ensure_set(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    set: u32,
+) -> Result<SetRecord, PoolError> {
+    let id = pool.set_id(set);
+    // Availability sets are synchronous and a PUT of our own set changes nothing, but another pool's set
+    // must not be rewritten: create only, and adopt when ours.
+    let body = create_or_adopt(
+        arm,
+        ctx,
+        &id,
+        COMPUTE_API_VERSION,
+        &set_body(spec, pool),
+        pool,
+    )
+    .await?;
+    Ok(SetRecord {
+        id: id_of(&body, &id),
+        nodes: BTreeMap::new(),
+    })
+}
+
+/// Creates (or adopts) one node: its NIC, then its VM in the set.
+async fn ensure_node(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    set: u32,
+    number: u32,
+) -> Result<Node, PoolError> {
+    let name = node_name(&pool.name, set, number);
+    let nic_id = pool.nic_id(&name);
+    let nic = create_or_adopt(
+        arm,
+        ctx,
+        &nic_id,
+        NETWORK_API_VERSION,
+        &nic_body(spec, pool),
+        pool,
+    )
+    .await?;
+    let nic_text = id_of(&nic, &nic_id);
+    let vm_id = pool.vm_id(&name);
+    let vm = match create_or_adopt(
+        arm,
+        ctx,
+        &vm_id,
+        COMPUTE_API_VERSION,
+        &vm_body(spec, pool, set, &name, &nic_text),
+        pool,
+    )
+    .await
+    {
+        Ok(vm) => vm,
+        Err(e) => {
+            // Leave no NIC without its VM; a failure here is secondary to the VM's error.
+            let _ = arm
+                .delete_and_wait(ctx, &nic_id.to_string(), NETWORK_API_VERSION)
+                .await;
+            return Err(e);
+        }
+    };
+    Ok(Node {
+        vm_id: id_of(&vm, &vm_id),
+        nic_id: nic_text,
+        private_ip: private_ip(&nic),
+    })
+}
+
+/// Deletes one node: the VM (which takes its disk and NIC), then the NIC and disk in case they outlived it
+/// (a VM that failed to create, or one made with other delete options). Absent parts are no error.
+async fn delete_node(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    name: &str,
+) -> Result<(), PoolError> {
+    let vm = pool.vm_id(name);
+    arm.delete_and_wait(ctx, &vm.to_string(), COMPUTE_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&vm, "deleting", e))?;
+    let nic = pool.nic_id(name);
+    arm.delete_and_wait(ctx, &nic.to_string(), NETWORK_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&nic, "deleting", e))?;
+    let disk = pool.disk_id(name);
+    arm.delete_and_wait(ctx, &disk.to_string(), COMPUTE_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&disk, "deleting", e))
+}
+
+/// Deletes nodes concurrently, newest (highest set, then node) first, and drops the deleted ones from
+/// `inventory`. A node still in a set keeps the set from being deleted.
+async fn delete_nodes(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+    nodes: impl DoubleEndedIterator<Item = (u32, u32)>,
+) -> Vec<PoolError> {
+    let results: Vec<((u32, u32), Result<(), PoolError>)> = stream::iter(nodes.rev())
+        .map(|(set, number)| async move {
+            let name = node_name(&pool.name, set, number);
+            ((set, number), delete_node(arm, ctx, pool, &name).await)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut errors = Vec::new();
+    for ((set, number), result) in results {
+        match result {
+            Ok(()) => {
+                if let Some(record) = inventory.sets.get_mut(&set) {
+                    record.nodes.remove(&number);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    errors
+}
+
+/// Brings `inventory` to `target` (set -> node numbers): deletes the nodes and sets not in it (newest
+/// first), then creates the missing sets, then the missing nodes concurrently. `inventory` always holds
+/// what exists, also when this fails halfway, so the caller can return it as state.
+pub async fn converge(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+    target: &crate::layout::Layout,
+) -> Vec<PoolError> {
+    let diff = crate::layout::diff(&inventory.layout(), target);
+
+    // Scale down: newest nodes first.
+    let mut errors =
+        delete_nodes(arm, ctx, pool, inventory, diff.delete_nodes.iter().copied()).await;
+    errors.extend(delete_empty_sets(arm, ctx, pool, inventory, diff.delete_sets.clone()).await);
+    if !errors.is_empty() {
+        return errors;
+    }
+
+    // Scale up: sets first, since a VM joins its set only at creation.
+    for set in target.sets().map(|s| s.index) {
+        if inventory.sets.contains_key(&set) {
+            continue;
+        }
+        match ensure_set(arm, ctx, spec, pool, set).await {
+            Ok(record) => {
+                inventory.sets.insert(set, record);
+            }
+            Err(e) => return vec![e],
+        }
+    }
+    let total = diff.create_nodes.len();
+    if total == 0 {
+        return errors;
+    }
+    let done = AtomicUsize::new(0);
+    let progress_step = (total / 20).max(1);
+    let results: Vec<((u32, u32), Result<Node, PoolError>)> =
+        stream::iter(diff.create_nodes.clone())
+            .map(|(set, number)| {
+                let done = &done;
+                async move {
+                    let result = ensure_node(arm, ctx, spec, pool, set, number).await;
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if finished.is_multiple_of(progress_step) || finished == total {
+                        info(
+                            &format!("created {finished}/{total} nodes"),
+                            &[("pool", &pool.name)],
+                        );
+                    }
+                    ((set, number), result)
+                }
+            })
+            .buffer_unordered(NODE_CONCURRENCY)
+            .collect()
+            .await;
+    for ((set, number), result) in results {
+        match result {
+            Ok(node) => {
+                inventory
+                    .sets
+                    .entry(set)
+                    .or_default()
+                    .nodes
+                    .insert(number, node);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    errors
+}
+
+/// Deletes every node and set of the pool: those in `inventory`, and any VM its sets still list (left by
+/// an interrupted apply). `inventory` keeps what could not be deleted.
+pub async fn delete_all(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+) -> Vec<PoolError> {
+    let mut nodes: BTreeSet<(u32, u32)> = inventory.layout().nodes().collect();
+    let mut errors = Vec::new();
+    for set in inventory.sets.keys() {
+        let id = pool.set_id(*set);
+        match arm
+            .get_optional::<Json>(ctx, &id.to_string(), COMPUTE_API_VERSION)
+            .await
+        {
+            Ok(Some(body)) => nodes.extend(
+                member_names(&body.body)
+                    .filter_map(|vm| node_index(&pool.name, *set, &vm).map(|n| (*set, n))),
+            ),
+            Ok(None) => {}
+            Err(e) => errors.push(PoolError::arm(&id, "reading", e)),
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    let mut errors = delete_nodes(arm, ctx, pool, inventory, nodes.into_iter()).await;
+    let sets: Vec<u32> = inventory.sets.keys().copied().collect();
+    errors.extend(delete_empty_sets(arm, ctx, pool, inventory, sets).await);
+    errors
+}
+
+/// Deletes those of `sets` that hold no node any more (a set with VMs cannot be deleted).
+async fn delete_empty_sets(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+    sets: Vec<u32>,
+) -> Vec<PoolError> {
+    let mut errors = Vec::new();
+    for set in sets {
+        if inventory
+            .sets
+            .get(&set)
+            .is_some_and(|r| !r.nodes.is_empty())
+        {
+            continue;
+        }
+        let id = pool.set_id(set);
+        match arm
+            .delete_and_wait(ctx, &id.to_string(), COMPUTE_API_VERSION)
+            .await
+        {
+            Ok(()) => {
+                inventory.sets.remove(&set);
+            }
+            Err(e) => errors.push(PoolError::arm(&id, "deleting", e)),
+        }
+    }
+    errors
+}
+
+/// The names of the VMs an availability set lists.
+fn member_names(set: &Json) -> impl Iterator<Item = String> + '_ {
+    set.pointer("/properties/virtualMachines")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|vm| vm.get("id").and_then(Json::as_str))
+        .filter_map(|id| ResourceId::parse(id).ok())
+        .map(|id| id.name().to_string())
+}
+
+/// Refreshes `inventory` with one read per set: sets that are gone drop out, and so do nodes their set no
+/// longer lists (deleted out of band), so the next plan recreates them.
+pub async fn refresh(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+) -> Result<(), PoolError> {
+    let sets: Vec<u32> = inventory.sets.keys().copied().collect();
+    let reads: Vec<(u32, Fetched)> = stream::iter(sets)
+        .map(|set| async move {
+            let id = pool.set_id(set);
+            let result = arm
+                .get_optional::<Json>(ctx, &id.to_string(), COMPUTE_API_VERSION)
+                .await
+                .map(|r| r.map(|r| r.body))
+                .map_err(|e| PoolError::arm(&id, "reading", e));
+            (set, result)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    for (set, read) in reads {
+        match read? {
+            None => {
+                inventory.sets.remove(&set);
+            }
+            Some(body) => {
+                let members: BTreeSet<u32> = member_names(&body)
+                    .filter_map(|vm| node_index(&pool.name, set, &vm))
+                    .collect();
+                if let Some(record) = inventory.sets.get_mut(&set) {
+                    record.nodes.retain(|number, _| members.contains(number));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What import learns from Azure besides the inventory: the shape of the VMs and the placement settings.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub inventory: Inventory,
+    /// A VM of the pool, to read vm_size, image, disk, admin and keys from.
+    pub sample_vm: Option<Json>,
+    pub sample_nic: Option<Json>,
+    /// The newest set, to read location, tags, domains and placement tags from.
+    pub newest_set: Option<Json>,
+}
+
+/// Finds the pool's sets (by name and ownership tag) and their nodes, and reads each node's NIC for its ID
+/// and private IP.
+pub async fn discover(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Result<Discovered, PoolError> {
+    let group = pool.group_id();
+    let path = format!("{group}/providers/Microsoft.Compute/availabilitySets");
+    let sets: Vec<Json> = arm
+        .list(ctx, &path, COMPUTE_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&group, "listing availability sets in", e))?;
+    let pool_text = pool.to_string();
+    let mut found: BTreeMap<u32, Json> = BTreeMap::new();
+    for set in sets {
+        let index = set
+            .get("name")
+            .and_then(Json::as_str)
+            .and_then(|n| set_index(&pool.name, n));
+        if let Some(index) = index {
+            if owner(&set).is_some_and(|o| o.eq_ignore_ascii_case(&pool_text)) {
+                found.insert(index, set);
+            }
+        }
+    }
+    let mut discovered = Discovered::default();
+    let wanted: Vec<(u32, u32)> = found
+        .iter()
+        .flat_map(|(index, set)| {
+            member_names(set)
+                .filter_map(|vm| node_index(&pool.name, *index, &vm).map(|n| (*index, n)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (index, set) in &found {
+        discovered.inventory.sets.insert(
+            *index,
+            SetRecord {
+                id: id_of(set, &pool.set_id(*index)),
+                nodes: BTreeMap::new(),
+            },
+        );
+    }
+    let nics: Vec<((u32, u32), Fetched)> = stream::iter(wanted)
+        .map(|(set, number)| async move {
+            let nic = pool.nic_id(&node_name(&pool.name, set, number));
+            let result = arm
+                .get_optional::<Json>(ctx, &nic.to_string(), NETWORK_API_VERSION)
+                .await
+                .map(|r| r.map(|r| r.body))
+                .map_err(|e| PoolError::arm(&nic, "reading", e));
+            ((set, number), result)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    for ((set, number), nic) in nics {
+        let Some(nic) = nic? else { continue };
+        let name = node_name(&pool.name, set, number);
+        let node = Node {
+            vm_id: pool.vm_id(&name).to_string(),
+            nic_id: id_of(&nic, &pool.nic_id(&name)),
+            private_ip: private_ip(&nic),
+        };
+        if let Some(record) = discovered.inventory.sets.get_mut(&set) {
+            record.nodes.insert(number, node);
+        }
+        if discovered.sample_nic.is_none() {
+            discovered.sample_nic = Some(nic);
+        }
+    }
+    if let Some((set, number)) = discovered
+        .inventory
+        .sets
+        .iter()
+        .find_map(|(set, r)| r.nodes.keys().next().map(|n| (*set, *n)))
+    {
+        let vm = pool.vm_id(&node_name(&pool.name, set, number));
+        discovered.sample_vm = arm
+            .get_optional::<Json>(ctx, &vm.to_string(), COMPUTE_API_VERSION)
+            .await
+            .map_err(|e| PoolError::arm(&vm, "reading", e))?
+            .map(|r| r.body);
+    }
+    discovered.newest_set = found.into_values().next_back();
+    Ok(discovered)
+}

@@ -1,0 +1,525 @@
+//! The pool's typed inputs and outputs: its ID, the configuration read from a Terraform value, and the
+//! availability sets and nodes kept in state.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::arm::ids::{ResourceId, ResourceKind};
+use crate::layout::{Layout, MaxNodesPerSet, NodeSet, Placement};
+use crate::tf::path::AttributePath;
+use crate::tf::value::Value;
+
+/// Tag naming the pool that owns an availability set, NIC or VM; its value is the pool ID.
+pub const OWNER_TAG: &str = "largek8s-pool";
+/// Tags recording the placement settings on each set, so that import can restore them.
+pub const CAP_TAG: &str = "largek8s-max-nodes-per-set";
+pub const PLACEMENT_TAG: &str = "largek8s-placement";
+
+pub const DEFAULT_CAP: u32 = 100;
+pub const DEFAULT_FAULT_DOMAINS: u32 = 2;
+pub const DEFAULT_UPDATE_DOMAINS: u32 = 5;
+pub const DEFAULT_OS_DISK_GB: u32 = 30;
+pub const DEFAULT_STORAGE: &str = "Premium_LRS";
+/// Ubuntu 24.04 LTS, Canonical's current LTS image on the marketplace.
+pub const DEFAULT_IMAGE: [(&str, &str); 4] = [
+    ("publisher", "Canonical"),
+    ("offer", "ubuntu-24_04-lts"),
+    ("sku", "server"),
+    ("version", "latest"),
+];
+/// Linux VM names may have 64 characters; `<name>-<set>-<node>-osdisk` must fit.
+pub const MAX_NAME_LEN: usize = 40;
+
+/// `/subscriptions/<sub>/resourceGroups/<rg>/providers/largek8s/pools/<name>`: not an ARM resource (a pool
+/// is many), but shaped like one so it reads naturally next to the IDs of its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolId {
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+}
+
+const POOL_SEGMENT: &str = "/providers/largek8s/pools/";
+
+impl PoolId {
+    pub fn parse(input: &str) -> Result<PoolId, String> {
+        let wanted = "expected /subscriptions/<subscription>/resourceGroups/<group>/providers/largek8s/pools/<name>";
+        let lower = input.to_ascii_lowercase();
+        let at = lower
+            .find(POOL_SEGMENT)
+            .ok_or_else(|| format!("{input:?} is not a pool ID: {wanted}"))?;
+        let (group, rest) = input.split_at(at);
+        let name = rest.get(POOL_SEGMENT.len()..).unwrap_or_default();
+        if name.is_empty() || name.contains('/') {
+            return Err(format!("{input:?} has no pool name at its end: {wanted}"));
+        }
+        let group = ResourceId::parse(group).map_err(|e| format!("{e}: {wanted}"))?;
+        match group.resource_group_name() {
+            Some(rg) if group.scopes().is_empty() => Ok(PoolId {
+                subscription: group.subscription_id().to_string(),
+                resource_group: rg.to_string(),
+                name: name.to_string(),
+            }),
+            _ => Err(format!(
+                "{input:?} does not name a resource group: {wanted}"
+            )),
+        }
+    }
+
+    pub fn set_id(&self, set: u32) -> ResourceId {
+        ResourceId::availability_set(
+            &self.subscription,
+            &self.resource_group,
+            &crate::layout::set_name(&self.name, set),
+        )
+    }
+
+    pub fn vm_id(&self, node: &str) -> ResourceId {
+        ResourceId::virtual_machine(&self.subscription, &self.resource_group, node)
+    }
+
+    pub fn nic_id(&self, node: &str) -> ResourceId {
+        ResourceId::network_interface(&self.subscription, &self.resource_group, &nic_name(node))
+    }
+
+    pub fn disk_id(&self, node: &str) -> ResourceId {
+        ResourceId::resource_group(&self.subscription, &self.resource_group).provider(
+            "Microsoft.Compute",
+            "disks",
+            disk_name(node),
+        )
+    }
+
+    pub fn group_id(&self) -> ResourceId {
+        ResourceId::resource_group(&self.subscription, &self.resource_group)
+    }
+}
+
+impl fmt::Display for PoolId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "/subscriptions/{}/resourceGroups/{}{POOL_SEGMENT}{}",
+            self.subscription, self.resource_group, self.name
+        )
+    }
+}
+
+pub fn nic_name(node: &str) -> String {
+    format!("{node}-nic")
+}
+
+pub fn disk_name(node: &str) -> String {
+    format!("{node}-osdisk")
+}
+
+/// The node index of `node_name` in set `set` of pool `pool`, when the name follows our scheme.
+pub fn node_index(pool: &str, set: u32, node_name: &str) -> Option<u32> {
+    node_name
+        .strip_prefix(&format!("{pool}-{set}-"))?
+        .parse()
+        .ok()
+}
+
+/// The set index of `set_name` in pool `pool`, when the name follows our scheme.
+pub fn set_index(pool: &str, set_name: &str) -> Option<u32> {
+    set_name.strip_prefix(&format!("{pool}-as-"))?.parse().ok()
+}
+
+/// The OS image: a marketplace reference or the ID of an image (gallery image version, managed image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    Marketplace {
+        publisher: String,
+        offer: String,
+        sku: String,
+        version: String,
+    },
+    Id(String),
+}
+
+/// Everything apply needs, read from a planned state whose inputs are all known.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub resource_group: String,
+    pub location: String,
+    pub node_count: u64,
+    pub cap: MaxNodesPerSet,
+    pub placement: Placement,
+    pub vm_size: String,
+    pub subnet_id: ResourceId,
+    pub admin_username: String,
+    pub ssh_public_keys: Vec<String>,
+    pub image: Image,
+    pub os_disk_gb: u32,
+    pub os_disk_storage: String,
+    pub custom_data: Option<String>,
+    pub fault_domains: u32,
+    pub update_domains: u32,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A value that apply needs known and well-formed, and is not.
+#[derive(Debug, Clone)]
+pub struct SpecError {
+    pub path: AttributePath,
+    pub message: String,
+}
+
+fn at(name: &str) -> AttributePath {
+    AttributePath::root().attr(name)
+}
+
+pub fn str_of(value: &Value, name: &str) -> Result<String, SpecError> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| SpecError {
+            path: at(name),
+            message: format!("{name} must be a known string"),
+        })
+}
+
+fn u64_of(value: &Value, name: &str, default: u64) -> Result<u64, SpecError> {
+    match value.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_number()
+            .and_then(|n| n.to_u64())
+            .ok_or_else(|| SpecError {
+                path: at(name),
+                message: format!("{name} must be a known whole number of at least 0"),
+            }),
+    }
+}
+
+fn u32_of(value: &Value, name: &str, default: u32) -> Result<u32, SpecError> {
+    let n = u64_of(value, name, u64::from(default))?;
+    u32::try_from(n).map_err(|_| SpecError {
+        path: at(name),
+        message: format!("{name} {n} is too large"),
+    })
+}
+
+impl Spec {
+    /// Reads the inputs from a planned state (defaults filled in) and the configuration (for the write-only
+    /// `custom_data`, which is never in a plan).
+    pub fn from_values(planned: &Value, config: &Value) -> Result<Spec, SpecError> {
+        let cap_raw = u64_of(planned, "max_nodes_per_set", u64::from(DEFAULT_CAP))?;
+        let cap = MaxNodesPerSet::new(cap_raw).map_err(|e| SpecError {
+            path: at("max_nodes_per_set"),
+            message: e.to_string(),
+        })?;
+        let placement = match planned.get("placement").and_then(Value::as_str) {
+            None => Placement::Fill,
+            Some(text) => text
+                .parse()
+                .map_err(|e: crate::layout::LayoutError| SpecError {
+                    path: at("placement"),
+                    message: e.to_string(),
+                })?,
+        };
+        let subnet = str_of(planned, "subnet_id")?;
+        let subnet_id =
+            ResourceId::parse_as(&subnet, ResourceKind::Subnet).map_err(|e| SpecError {
+                path: at("subnet_id"),
+                message: e.to_string(),
+            })?;
+        let ssh_public_keys = planned
+            .get("ssh_public_keys")
+            .and_then(Value::as_list)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let image = image_of(planned.get("image").unwrap_or(&Value::Null));
+        let disk = planned.get("os_disk").unwrap_or(&Value::Null);
+        let tags = planned
+            .get("tags")
+            .and_then(Value::as_map)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // With write-only support the plan holds null and only the configuration has the value.
+        let custom_data = [config, planned]
+            .iter()
+            .find_map(|v| v.get("custom_data").and_then(Value::as_str))
+            .map(str::to_string);
+        Ok(Spec {
+            name: str_of(planned, "name")?,
+            resource_group: str_of(planned, "resource_group_name")?,
+            location: str_of(planned, "location")?,
+            node_count: u64_of(planned, "node_count", 0)?,
+            cap,
+            placement,
+            vm_size: str_of(planned, "vm_size")?,
+            subnet_id,
+            admin_username: str_of(planned, "admin_username")?,
+            ssh_public_keys,
+            image,
+            os_disk_gb: u32_of(disk, "size_gb", DEFAULT_OS_DISK_GB)?,
+            os_disk_storage: disk
+                .get("storage_account_type")
+                .and_then(Value::as_str)
+                .unwrap_or(DEFAULT_STORAGE)
+                .to_string(),
+            custom_data,
+            fault_domains: u32_of(planned, "fault_domain_count", DEFAULT_FAULT_DOMAINS)?,
+            update_domains: u32_of(planned, "update_domain_count", DEFAULT_UPDATE_DOMAINS)?,
+            tags,
+        })
+    }
+}
+
+fn image_of(image: &Value) -> Image {
+    if let Some(id) = image.get("id").and_then(Value::as_str) {
+        return Image::Id(id.to_string());
+    }
+    let field = |name: &str| {
+        image
+            .get(name)
+            .and_then(Value::as_str)
+            .or_else(|| {
+                DEFAULT_IMAGE
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| *v)
+            })
+            .unwrap_or_default()
+            .to_string()
+    };
+    Image::Marketplace {
+        publisher: field("publisher"),
+        offer: field("offer"),
+        sku: field("sku"),
+        version: field("version"),
+    }
+}
+
+/// One node as state records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub vm_id: String,
+    pub nic_id: String,
+    pub private_ip: String,
+}
+
+/// One availability set as state records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetRecord {
+    pub id: String,
+    pub nodes: BTreeMap<u32, Node>,
+}
+
+/// What of a pool exists in Azure, by set index: the source of `availability_sets` after apply and read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub sets: BTreeMap<u32, SetRecord>,
+}
+
+impl Inventory {
+    /// The inventory recorded in a state value's `availability_sets`; entries that do not follow the naming
+    /// scheme (hand-edited state) are skipped, so they are recreated rather than trusted.
+    pub fn from_state(state: &Value, pool: &str) -> Inventory {
+        let mut sets = BTreeMap::new();
+        for set in state
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+        {
+            let (Some(index), Some(id)) = (
+                set.get("index")
+                    .and_then(Value::as_number)
+                    .and_then(|n| n.to_u32()),
+                set.get("id").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let mut record = SetRecord {
+                id: id.to_string(),
+                nodes: BTreeMap::new(),
+            };
+            for node in set
+                .get("nodes")
+                .and_then(Value::as_list)
+                .unwrap_or_default()
+            {
+                let text = |k: &str| node.get(k).and_then(Value::as_str).map(str::to_string);
+                let Some(number) = text("name").and_then(|n| node_index(pool, index, &n)) else {
+                    continue;
+                };
+                if let (Some(vm_id), Some(nic_id), Some(private_ip)) =
+                    (text("vm_id"), text("nic_id"), text("private_ip"))
+                {
+                    record.nodes.insert(
+                        number,
+                        Node {
+                            vm_id,
+                            nic_id,
+                            private_ip,
+                        },
+                    );
+                }
+            }
+            sets.insert(index, record);
+        }
+        Inventory { sets }
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.sets.iter().map(|(index, set)| NodeSet {
+            index: *index,
+            nodes: set.nodes.keys().copied().collect(),
+        }))
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.sets.values().map(|s| s.nodes.len()).sum()
+    }
+
+    /// The `availability_sets` value.
+    pub fn to_value(&self, pool: &str) -> Value {
+        Value::list(self.sets.iter().map(|(index, set)| {
+            let nodes = set.nodes.iter().map(|(number, node)| {
+                node_value(
+                    Value::string(crate::layout::node_name(pool, *index, *number)),
+                    Value::string(&node.vm_id),
+                    Value::string(&node.nic_id),
+                    Value::string(&node.private_ip),
+                )
+            });
+            set_value(
+                *index,
+                Value::string(crate::layout::set_name(pool, *index)),
+                Value::string(&set.id),
+                Value::list(nodes),
+            )
+        }))
+    }
+}
+
+pub fn node_value(name: Value, vm_id: Value, nic_id: Value, private_ip: Value) -> Value {
+    Value::object([
+        ("name", name),
+        ("vm_id", vm_id),
+        ("nic_id", nic_id),
+        ("private_ip", private_ip),
+    ])
+}
+
+pub fn set_value(index: u32, name: Value, id: Value, nodes: Value) -> Value {
+    let count = nodes.as_list().map_or(0, <[Value]>::len) as u64;
+    Value::object([
+        ("index", Value::number(index)),
+        ("name", name),
+        ("id", id),
+        ("node_count", Value::number(count)),
+        ("nodes", nodes),
+    ])
+}
+
+/// Parses a Go-style duration as Terraform's `timeouts` blocks take it: "60m", "1h30m", "90s", "2h".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{text:?} is not a duration: use a number and a unit (h, m, s), e.g. \"60m\" or \"1h30m\"")
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (number, tail) = rest.split_at(digits);
+        let amount: f64 = number.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+        total += amount * seconds;
+        rest = next;
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_id_round_trips_and_rejects_other_ids() {
+        let id = PoolId {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "pool".into(),
+        };
+        let text = id.to_string();
+        assert_eq!(
+            text,
+            "/subscriptions/s/resourceGroups/rg/providers/largek8s/pools/pool"
+        );
+        assert_eq!(PoolId::parse(&text), Ok(id));
+        assert!(PoolId::parse("/subscriptions/s/resourceGroups/rg").is_err());
+        assert!(PoolId::parse("/subscriptions/s/providers/largek8s/pools/p").is_err());
+        assert!(
+            PoolId::parse("/subscriptions/s/resourceGroups/rg/providers/largek8s/pools/").is_err()
+        );
+    }
+
+    #[test]
+    fn names_parse_back_to_indexes() {
+        assert_eq!(node_index("a-b", 3, "a-b-3-17"), Some(17));
+        assert_eq!(node_index("a-b", 3, "a-b-4-17"), None);
+        assert_eq!(set_index("a-b", "a-b-as-12"), Some(12));
+        assert_eq!(set_index("a-b", "a-b-x-12"), None);
+    }
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(parse_duration("60m"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn inventory_round_trips_through_state() {
+        let mut inventory = Inventory::default();
+        let mut set = SetRecord {
+            id: "/set0".into(),
+            nodes: BTreeMap::new(),
+        };
+        set.nodes.insert(
+            2,
+            Node {
+                vm_id: "/vm".into(),
+                nic_id: "/nic".into(),
+                private_ip: "10.0.0.4".into(),
+            },
+        );
+        inventory.sets.insert(0, set);
+        let state = Value::object([("availability_sets", inventory.to_value("p"))]);
+        assert_eq!(Inventory::from_state(&state, "p"), inventory);
+        assert_eq!(inventory.layout().sizes(), vec![1]);
+    }
+}
