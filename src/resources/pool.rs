@@ -108,8 +108,8 @@ fn schema() -> Schema {
          which `terraform import` takes.",
     ))
     .attribute(Attribute::required("name", Type::String).describe(format!(
-        "Prefix of every resource's name: lowercase letters, digits and hyphens, starting with a letter, at \
-         most {MAX_NAME_LEN} characters. Changing it replaces the pool."
+        "Prefix of every resource's name: lowercase letters, digits and hyphens, starting with a letter, not \
+         ending with a hyphen, at most {MAX_NAME_LEN} characters. Changing it replaces the pool."
     )))
     .attribute(Attribute::required("resource_group_name", Type::String).describe(
         "The resource group that holds the sets, VMs, NICs and disks. Changing it replaces the pool.",
