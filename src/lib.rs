@@ -3,6 +3,7 @@
 pub mod arm;
 pub mod functions;
 pub mod layout;
+pub mod lb_layout;
 pub mod plugin;
 pub mod provider;
 pub mod resources;

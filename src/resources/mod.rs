@@ -2,6 +2,7 @@
 
 pub mod client_config;
 pub mod context;
+pub mod lb_group;
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use context::Context;
 
 /// Every managed resource type the provider serves.
 pub fn all() -> Vec<Box<dyn Resource<Context>>> {
-    Vec::new()
+    vec![Box::new(lb_group::LbGroup)]
 }
 
 pub fn data_source_schemas() -> BTreeMap<String, Schema> {
