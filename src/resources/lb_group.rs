@@ -1499,7 +1499,8 @@ async fn delete(
     Ok(())
 }
 
-fn planned_lbs(planned: &Value, settings: &Settings) -> Vec<PlannedLb> {
+/// The load balancers a state records.
+fn recorded_lbs(planned: &Value, settings: &Settings) -> Vec<PlannedLb> {
     planned
         .get("load_balancers")
         .and_then(Value::as_list)
@@ -1514,7 +1515,7 @@ fn planned_lbs(planned: &Value, settings: &Settings) -> Vec<PlannedLb> {
                     .iter()
                     .filter_map(|id| ResourceId::parse(id.as_str()?).ok())
                     .collect(),
-                nodes: get_u64(lb, "backend_node_count")?,
+                nodes: get_u64(lb, "backend_node_count").unwrap_or(0),
             })
         })
         .collect()
@@ -1553,14 +1554,8 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         return match delete(arm, &op_ctx, &settings, &request.prior_state).await {
             Ok(()) => respond(Value::Null, Diagnostics::new()),
             Err(e) => {
-                let left = observe(
-                    arm,
-                    &op_ctx,
-                    &settings,
-                    &request.prior_state,
-                    &request.prior_state,
-                )
-                .await;
+                let lbs = recorded_lbs(&request.prior_state, &settings);
+                let left = observe(arm, &op_ctx, &settings, &request.prior_state, &lbs).await;
                 respond(
                     left.unwrap_or(request.prior_state.clone()),
                     api_error("Deleting the load balancer group failed", &e).into(),
@@ -1577,7 +1572,26 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         &mut diags,
     )
     .unwrap_or_default();
-    let planned = planned_lbs(&request.planned_state, &settings);
+    // The same layout the plan showed (it is a function of the sets and the prior state), computed again because
+    // the plan may not have known the sets yet.
+    let demand: Vec<(ResourceId, u64)> = sets
+        .iter()
+        .filter_map(|s| Some((s.id.clone()?, s.nics.as_ref()?.len() as u64)))
+        .collect();
+    let prior_sets = prior_assignment(&request.prior_state, &settings.name);
+    let planned = match layout(&settings, &demand, &prior_sets) {
+        Ok(lbs) => lbs,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("Cannot group the backend sets", e.to_string())
+                    .at(path("backend_sets")),
+            );
+            return respond(request.prior_state.clone(), diags);
+        }
+    };
+    if diags.has_errors() {
+        return respond(request.prior_state.clone(), diags);
+    }
     let result = create_or_update(
         arm,
         &op_ctx,
@@ -1587,6 +1601,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         &sets,
     )
     .await;
+    let mut recorded = planned.clone();
     if let Err(e) = &result {
         diags.push(api_error(
             if request.prior_state.is_null() {
@@ -1596,13 +1611,10 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
             },
             e,
         ));
+        // Whatever happened, the state records what exists: on failure, prior and planned load balancers alike.
+        recorded.extend(recorded_lbs(&request.prior_state, &settings));
     }
-    // Whatever happened, the state records what exists: on failure, the union of prior and planned.
-    let mut base = request.planned_state.clone();
-    if result.is_err() {
-        merge_lbs(&mut base, &request.prior_state);
-    }
-    match observe(arm, &op_ctx, &settings, &request.planned_state, &base).await {
+    match observe(arm, &op_ctx, &settings, &request.planned_state, &recorded).await {
         Ok(state) => respond(state, diags),
         Err(e) => {
             diags.push(api_error(
@@ -1618,30 +1630,6 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
                 diags,
             )
         }
-    }
-}
-
-/// Adds to `state`'s load balancers those of `other` it lacks (by name), so that a failed apply keeps them.
-fn merge_lbs(state: &mut Value, other: &Value) {
-    let mut list: Vec<Value> = state
-        .get("load_balancers")
-        .and_then(Value::as_list)
-        .unwrap_or(&[])
-        .to_vec();
-    for lb in other
-        .get("load_balancers")
-        .and_then(Value::as_list)
-        .unwrap_or(&[])
-    {
-        if !list
-            .iter()
-            .any(|l| get_str(l, "name") == get_str(lb, "name"))
-        {
-            list.push(lb.clone());
-        }
-    }
-    if let Value::Object(attrs) = state {
-        attrs.insert("load_balancers".into(), Value::List(list));
     }
 }
 
@@ -1682,7 +1670,7 @@ async fn frontend_ip(
     }))
 }
 
-/// The state as Azure has it: `base` with its load balancers (those of `lbs_from` that exist) observed. The
+/// The state as Azure has it: `base` with its load balancers (those of `lbs` that exist) observed. The
 /// availability sets an LB fronts come from the state, since Azure does not record them; counts, frontend IPs
 /// and existence come from Azure, so membership drift shows up in the next plan.
 async fn observe(
@@ -1690,39 +1678,27 @@ async fn observe(
     ctx: &Ctx,
     settings: &Settings,
     base: &Value,
-    lbs_from: &Value,
+    lbs: &[PlannedLb],
 ) -> Result<Value, ArmError> {
     let mut found = Vec::new();
-    let mut known_lbs: Vec<(u64, Value)> = lbs_from
-        .get("load_balancers")
-        .and_then(Value::as_list)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|lb| Some((settings.index_of(get_str(lb, "name")?)?, lb.clone())))
-        .collect();
-    known_lbs.sort_by_key(|(i, _)| *i);
-    known_lbs.dedup_by_key(|(i, _)| *i);
-    for (index, lb) in known_lbs {
+    let mut lbs = lbs.to_vec();
+    lbs.sort_by_key(|lb| lb.index);
+    lbs.dedup_by_key(|lb| lb.index);
+    for lb in lbs {
         let Some(body) = arm
-            .get_optional::<Json>(ctx, &settings.lb_id(index).to_string(), NETWORK_API_VERSION)
+            .get_optional::<Json>(
+                ctx,
+                &settings.lb_id(lb.index).to_string(),
+                NETWORK_API_VERSION,
+            )
             .await?
         else {
             continue;
         };
-        let ip = frontend_ip(arm, ctx, settings, index).await?;
-        let sets = lb
-            .get("availability_set_ids")
-            .cloned()
-            .unwrap_or(Value::List(Vec::new()));
-        let ids: Vec<ResourceId> = sets
-            .as_list()
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|v| ResourceId::parse(v.as_str()?).ok())
-            .collect();
+        let ip = frontend_ip(arm, ctx, settings, lb.index).await?;
         found.push((
-            index,
-            ids,
+            lb.index,
+            lb.sets,
             ip.map_or(Value::Null, Value::string),
             members(&body.body).len() as u64,
         ));
@@ -1777,15 +1753,8 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
         Ok(t) => ctx.operation(t),
         Err(d) => return respond(request.current_state.clone(), d.into()),
     };
-    match observe(
-        arm,
-        &op_ctx,
-        &settings,
-        &request.current_state,
-        &request.current_state,
-    )
-    .await
-    {
+    let lbs = recorded_lbs(&request.current_state, &settings);
+    match observe(arm, &op_ctx, &settings, &request.current_state, &lbs).await {
         Ok(state) => respond(state, Diagnostics::new()),
         Err(e) => respond(
             request.current_state.clone(),
@@ -2115,7 +2084,8 @@ async fn rebuild(
         Ok(s) => s,
         Err(_) => return Ok(None),
     };
-    observe(arm, ctx, &settings, &state, &state).await.map(Some)
+    let lbs = recorded_lbs(&state, &settings);
+    observe(arm, ctx, &settings, &state, &lbs).await.map(Some)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -2161,5 +2131,153 @@ impl Resource<Context> for LbGroup {
 
     fn import<'a>(&'a self, ctx: &'a Context, id: &'a str) -> BoxFuture<'a, ImportResponse> {
         Box::pin(import(ctx, id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::context::Unconfigured;
+    use tokio_util::sync::CancellationToken;
+
+    const SET: &str =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-0";
+
+    fn nic(j: usize) -> String {
+        format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/web-0-{j}-nic")
+    }
+
+    fn pool_set(nodes: usize) -> Value {
+        Value::object([
+            ("index", Value::number(0u64)),
+            ("name", Value::string("web-as-0")),
+            ("id", Value::string(SET)),
+            ("node_count", Value::number(nodes as u64)),
+            (
+                "nodes",
+                Value::list((0..nodes).map(|j| {
+                    Value::object([
+                        ("name", Value::string(format!("web-0-{j}"))),
+                        ("vm_id", Value::string("vm")),
+                        ("nic_id", Value::string(nic(j))),
+                        ("private_ip", Value::string("10.0.0.4")),
+                    ])
+                })),
+            ),
+        ])
+    }
+
+    fn config(sku: &str, backend_sets: Value) -> Value {
+        let mut attrs: BTreeMap<String, Value> = schema()
+            .block
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), Value::Null))
+            .collect();
+        attrs.insert("timeouts".into(), Value::Null);
+        attrs.insert("name".into(), Value::string("web"));
+        attrs.insert("resource_group_name".into(), Value::string("g"));
+        attrs.insert("location".into(), Value::string("westeurope"));
+        attrs.insert("sku".into(), Value::string(sku));
+        attrs.insert("backend_sets".into(), backend_sets);
+        Value::Object(attrs)
+    }
+
+    fn context(public_cloud: bool) -> Context {
+        Context::new(
+            Err(Unconfigured::NotYet),
+            CancellationToken::new(),
+            public_cloud,
+        )
+    }
+
+    fn plan(ctx: &Context, config: Value) -> (Value, Diagnostics) {
+        let request = PlanRequest {
+            type_name: TYPE_NAME.into(),
+            prior_state: Value::Null,
+            proposed_new_state: config.clone(),
+            config,
+            prior_private: Vec::new(),
+            client: ClientCapabilities::default(),
+        };
+        let (state, _, diags) = plan_change(ctx, &request);
+        (state, diags)
+    }
+
+    #[test]
+    fn basic_on_public_azure_warns_of_the_retirement() {
+        let (_, diags) = plan(&context(true), config("Basic", Value::list([pool_set(3)])));
+        let warning = diags
+            .iter()
+            .find(|d| d.severity == crate::tf::diagnostics::Severity::Warning);
+        let warning = warning.map(|d| (d.detail.clone(), d.attribute.clone()));
+        assert!(warning
+            .as_ref()
+            .is_some_and(|(detail, _)| detail.contains("2025-09-30")
+                && detail.contains("sku = \"Standard\"")));
+        assert_eq!(warning.and_then(|(_, at)| at), Some(path("sku")));
+        assert!(!diags.has_errors());
+    }
+
+    #[test]
+    fn basic_elsewhere_and_standard_on_public_azure_plan_without_warnings() {
+        let (_, custom) = plan(&context(false), config("Basic", Value::list([pool_set(3)])));
+        assert!(custom.is_empty(), "{custom:?}");
+        let (_, standard) = plan(
+            &context(true),
+            config("Standard", Value::list([pool_set(3)])),
+        );
+        assert!(standard.is_empty(), "{standard:?}");
+    }
+
+    #[test]
+    fn a_pool_set_over_the_basic_cap_names_max_nodes_per_set_on_its_element() {
+        let diags = validate(&config("Basic", Value::list([pool_set(150)])));
+        let error = diags
+            .iter()
+            .find(|d| d.severity == crate::tf::diagnostics::Severity::Error);
+        assert!(
+            error.is_some_and(|d| d.detail.contains("max_nodes_per_set <= 100")
+                && d.attribute == Some(path("backend_sets").index(0)))
+        );
+    }
+
+    #[test]
+    fn a_known_node_count_is_checked_while_the_nodes_are_unknown() {
+        let mut set = pool_set(0);
+        if let Value::Object(attrs) = &mut set {
+            attrs.insert("node_count".into(), Value::number(120u64));
+            attrs.insert("nodes".into(), Value::unknown());
+        }
+        let diags = validate(&config("Basic", Value::list([set])));
+        assert!(diags.has_errors());
+    }
+
+    #[test]
+    fn unknown_backend_sets_plan_unknown_outputs() {
+        let (state, diags) = plan(&context(false), config("Standard", Value::unknown()));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(!state.get("load_balancers").is_some_and(Value::is_known));
+        assert_eq!(get_u64(&state, "max_backend_nodes"), Some(5000));
+    }
+
+    #[test]
+    fn an_unrecognised_element_is_an_error_on_that_element() {
+        let diags = validate(&config(
+            "Standard",
+            Value::list([Value::object([("vm", Value::string("x"))])]),
+        ));
+        let error = diags.iter().next();
+        assert!(error.is_some_and(
+            |d| d.attribute == Some(path("backend_sets").index(0)) && d.detail.contains("vm")
+        ));
+    }
+
+    #[test]
+    fn durations_use_go_syntax() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("ten"), None);
+        assert_eq!(parse_duration("5"), None);
     }
 }
