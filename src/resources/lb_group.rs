@@ -1183,7 +1183,7 @@ fn same_rules(body: &Json, probes: &Json, rules: &Json) -> bool {
                                         .and_then(Json::as_str)
                                         .map(str::to_ascii_lowercase)
                             }
-                            (a, b) => a.to_string() == b.to_string(),
+                            (a, b) => a == b,
                         })
                     })
             })
