@@ -153,13 +153,12 @@ pub fn group(
         });
         match kept {
             Some(index) => place(&mut slots, index, position, set.nodes),
-            None => unplaced.push(position),
+            None => unplaced.push((position, set.nodes)),
         }
     }
     // Largest first: first-fit decreasing packs fresh layouts tightly.
-    unplaced.sort_by_key(|&position| std::cmp::Reverse(sets[position].nodes));
-    for position in unplaced {
-        let nodes = sets[position].nodes;
+    unplaced.sort_by_key(|&(_, nodes)| std::cmp::Reverse(nodes));
+    for (position, nodes) in unplaced {
         let fit = match sku {
             Sku::Basic => None,
             Sku::Standard => slots

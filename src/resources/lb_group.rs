@@ -1106,9 +1106,16 @@ async fn ensure_lb(
         if unchanged {
             return Ok(());
         }
-        body["properties"]["probes"] = probes;
-        body["properties"]["loadBalancingRules"] = rules;
-        body["tags"] = tags_json(settings);
+        let Some(props) = body.get_mut("properties").and_then(Json::as_object_mut) else {
+            return Err(ArmError::Config(format!(
+                "load balancer {lb_id} has no properties"
+            )));
+        };
+        props.insert("probes".into(), probes);
+        props.insert("loadBalancingRules".into(), rules);
+        if let Some(top) = body.as_object_mut() {
+            top.insert("tags".into(), tags_json(settings));
+        }
         let conditions = Conditions {
             if_match: existing.etag,
             ..Conditions::default()
@@ -1261,7 +1268,12 @@ async fn set_membership(
                 })
             });
         if !same {
-            config["properties"]["loadBalancerBackendAddressPools"] = Json::Array(kept);
+            let Some(props) = config.get_mut("properties").and_then(Json::as_object_mut) else {
+                return Err(ArmError::Config(format!(
+                    "network interface {nic} has an IP configuration without properties"
+                )));
+            };
+            props.insert("loadBalancerBackendAddressPools".into(), Json::Array(kept));
             changed = true;
         }
     }
