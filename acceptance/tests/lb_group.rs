@@ -525,3 +525,55 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
 }
+
+#[test]
+fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let base = simulator.url.clone();
+    let sets: Vec<Set> = (0..3).map(|i| make_set(&base, "part", i, 5)).collect();
+    let ws = workspace();
+    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
+    let block = group_block(
+        "Standard",
+        &format!("[{}]", list.join(", ")),
+        "  max_backend_nodes = 5\n",
+    );
+    ws.write("main.tf", &config(&simulator, &block));
+    let fault = json!({ "method": "PUT", "path": "loadBalancers/web-lb-2$", "status": 400,
+                        "error": { "code": "InjectedFailure", "message": "injected by the test" } });
+    let (status, reply) = control(&base, "POST", "/_sim/faults", Some(&fault));
+    assert_eq!(status, 201, "{reply}");
+
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!run.success, "apply should fail:\n{}", run.text());
+    assert!(run.stderr.contains("InjectedFailure"), "{}", run.text());
+    let shown = ws.terraform(&["state", "show", "-no-color", "largek8s_lb_group.web"]);
+    assert!(
+        shown.stdout.contains("web-lb-0") && shown.stdout.contains("web-lb-1"),
+        "{}",
+        shown.text()
+    );
+    assert!(!shown.stdout.contains("web-lb-2"), "{}", shown.text());
+
+    // With the fault still there, destroy removes everything, including lb-2's public IP the state never saw.
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+
+    let (status, _) = control(&base, "DELETE", "/_sim/faults", None);
+    assert!(status < 300);
+    apply(&ws);
+    assert_eq!(
+        ws.output("load_balancers").as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_no_changes(&ws);
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert!(pool_sizes(&base).is_empty());
+}

@@ -1504,7 +1504,28 @@ async fn delete(
         arm.delete_and_wait(ctx, &id.to_string(), DNS_API_VERSION)
             .await?;
     }
-    for index in state_indices(prior, settings) {
+    // Besides what the state records, anything tagged as this group's: an apply interrupted between a public IP
+    // and its load balancer leaves an IP the state never saw.
+    let mut indices = state_indices(prior, settings);
+    for kind in ["loadBalancers", "publicIPAddresses"] {
+        let listed: Vec<Json> = arm
+            .list(
+                ctx,
+                &format!("{}/providers/Microsoft.Network/{kind}", settings.group),
+                NETWORK_API_VERSION,
+            )
+            .await?;
+        indices.extend(
+            listed
+                .iter()
+                .filter(|r| r["tags"][GROUP_TAG].as_str() == Some(settings.name.as_str()))
+                .filter_map(|r| {
+                    let name = r["name"].as_str()?;
+                    settings.index_of(name.strip_suffix("-pip").unwrap_or(name))
+                }),
+        );
+    }
+    for index in indices {
         ctx.check("deleting the group's load balancers")?;
         delete_lb(arm, ctx, settings, index).await?;
     }
