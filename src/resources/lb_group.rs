@@ -526,6 +526,7 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
             );
         }
     }
+    check_probe_names(config, diags);
     let sets = backend_sets(config.get("backend_sets").unwrap_or(&Value::Null), diags)?;
     if let (Some(sku), Some(cap)) = (sku, cap) {
         let mut seen = BTreeSet::new();
@@ -573,6 +574,36 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
         }
     }
     Some(sets)
+}
+
+/// Every rule's `probe_name` must name one of `probes`, or Azure refuses the load balancer at apply.
+fn check_probe_names(config: &Value, diags: &mut Diagnostics) {
+    let Some(probes) = config.get("probes").filter(|p| p.is_fully_known()) else {
+        return;
+    };
+    let names: BTreeSet<&str> = probes
+        .as_list()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|p| get_str(p, "name"))
+        .collect();
+    for (i, rule) in config
+        .get("rules")
+        .and_then(Value::as_list)
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        if let Some(probe) = get_str(rule, "probe_name").filter(|p| !names.contains(p)) {
+            diags.push(
+                Diagnostic::error(
+                    "Unknown probe",
+                    format!("Rule {i} uses probe {probe:?}, which is not one of probes: add it to probes or fix the name."),
+                )
+                .at(path("rules").index(i as i64).attr("probe_name")),
+            );
+        }
+    }
 }
 
 fn settings(config: &Value, subscription: &str) -> Result<Settings, Diagnostics> {
@@ -2304,6 +2335,28 @@ mod tests {
         assert!(error.is_some_and(
             |d| d.attribute == Some(path("backend_sets").index(0)) && d.detail.contains("vm")
         ));
+    }
+
+    #[test]
+    fn a_rule_naming_a_missing_probe_is_an_error_on_its_probe_name() {
+        let mut cfg = config("Standard", Value::list([pool_set(1)]));
+        if let Value::Object(attrs) = &mut cfg {
+            attrs.insert(
+                "rules".into(),
+                Value::list([Value::object([
+                    ("name", Value::string("http")),
+                    ("probe_name", Value::string("gone")),
+                ])]),
+            );
+            attrs.insert(
+                "probes".into(),
+                Value::list([Value::object([("name", Value::string("http"))])]),
+            );
+        }
+        let diags = validate(&cfg);
+        assert!(diags
+            .iter()
+            .any(|d| d.attribute == Some(path("rules").index(0).attr("probe_name"))));
     }
 
     #[test]
