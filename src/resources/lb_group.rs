@@ -2017,82 +2017,54 @@ async fn rebuild(
         &first["properties"]["probes"],
         &first["properties"]["loadBalancingRules"],
     );
-    let opt_num = |v: &Json, default: u64| {
+    // Optional attributes left at Azure's default read back as null, as a configuration leaving them out has them.
+    let text = |v: &Json| v.as_str().map_or(Value::Null, Value::string);
+    let num = |v: &Json| v.as_u64().map_or(Value::Null, Value::number);
+    let unless = |v: &Json, default: u64| {
         v.as_u64()
             .filter(|n| *n != default)
             .map_or(Value::Null, Value::number)
     };
-    let rule_values: Vec<Value> = rules
-        .as_array()
-        .into_iter()
-        .flatten()
+    let entries = |list: &Json| list.as_array().cloned().unwrap_or_default();
+    let rule_values: Vec<Value> = entries(rules)
+        .iter()
         .map(|r| {
             let p = &r["properties"];
+            let probe = p["probe"]["id"]
+                .as_str()
+                .and_then(|id| id.rsplit('/').next());
             Value::object([
-                (
-                    "name",
-                    r["name"].as_str().map_or(Value::Null, Value::string),
-                ),
-                (
-                    "protocol",
-                    p["protocol"].as_str().map_or(Value::Null, Value::string),
-                ),
-                (
-                    "frontend_port",
-                    p["frontendPort"]
-                        .as_u64()
-                        .map_or(Value::Null, Value::number),
-                ),
-                (
-                    "backend_port",
-                    p["backendPort"].as_u64().map_or(Value::Null, Value::number),
-                ),
+                ("name", text(&r["name"])),
+                ("protocol", text(&p["protocol"])),
+                ("frontend_port", num(&p["frontendPort"])),
+                ("backend_port", num(&p["backendPort"])),
                 (
                     "idle_timeout_in_minutes",
-                    opt_num(&p["idleTimeoutInMinutes"], 4),
+                    unless(&p["idleTimeoutInMinutes"], 4),
                 ),
                 (
                     "enable_floating_ip",
-                    p["enableFloatingIP"]
-                        .as_bool()
-                        .filter(|b| *b)
-                        .map_or(Value::Null, Value::Bool),
+                    if p["enableFloatingIP"] == Json::Bool(true) {
+                        Value::Bool(true)
+                    } else {
+                        Value::Null
+                    },
                 ),
-                (
-                    "probe_name",
-                    p["probe"]["id"]
-                        .as_str()
-                        .and_then(|id| id.rsplit('/').next())
-                        .map_or(Value::Null, Value::string),
-                ),
+                ("probe_name", probe.map_or(Value::Null, Value::string)),
             ])
         })
         .collect();
-    let probe_values: Vec<Value> = probes
-        .as_array()
-        .into_iter()
-        .flatten()
+    let probe_values: Vec<Value> = entries(probes)
+        .iter()
         .map(|pr| {
             let p = &pr["properties"];
             Value::object([
-                (
-                    "name",
-                    pr["name"].as_str().map_or(Value::Null, Value::string),
-                ),
-                (
-                    "protocol",
-                    p["protocol"].as_str().map_or(Value::Null, Value::string),
-                ),
-                (
-                    "port",
-                    p["port"].as_u64().map_or(Value::Null, Value::number),
-                ),
-                (
-                    "request_path",
-                    p["requestPath"].as_str().map_or(Value::Null, Value::string),
-                ),
-                ("interval_in_seconds", opt_num(&p["intervalInSeconds"], 15)),
-                ("number_of_probes", opt_num(&p["numberOfProbes"], 2)),
+                ("name", text(&pr["name"])),
+                ("protocol", text(&p["protocol"])),
+                ("port", num(&p["port"])),
+                ("request_path", text(&p["requestPath"])),
+                ("interval_in_seconds", unless(&p["intervalInSeconds"], 15)),
+                ("number_of_probes", unless(&p["numberOfProbes"], 2)),
             ])
         })
         .collect();
