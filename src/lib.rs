@@ -5,6 +5,7 @@ pub mod functions;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod layout;
+pub mod lb_layout;
 pub mod plugin;
 pub mod provider;
 pub mod resources;

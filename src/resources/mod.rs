@@ -2,6 +2,7 @@
 
 pub mod client_config;
 pub mod context;
+pub mod lb_group;
 pub mod pool;
 pub mod virtual_node;
 
@@ -14,7 +15,11 @@ use context::Context;
 
 /// Every managed resource type the provider serves.
 pub fn all() -> Vec<Box<dyn Resource<Context>>> {
-    vec![Box::new(pool::Pool), Box::new(virtual_node::VirtualNode)]
+    vec![
+        Box::new(pool::Pool),
+        Box::new(lb_group::LbGroup),
+        Box::new(virtual_node::VirtualNode),
+    ]
 }
 
 pub fn data_source_schemas() -> BTreeMap<String, Schema> {

@@ -1,0 +1,579 @@
+//! `largek8s_lb_group` through real Terraform against the simulator. Availability sets, VMs and NICs are
+//! created out of band through the simulator's control API, standing in for a `largek8s_pool`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use largek8s_acceptance::{
+    required_providers, sim_defaults as sim, Simulator, Transport, Workspace,
+};
+use serde_json::{json, Value};
+
+const RG: &str = "largek8s-demo";
+
+fn rg_id() -> String {
+    format!("/subscriptions/{}/resourceGroups/{RG}", sim::SUBSCRIPTION)
+}
+
+/// One HTTP/1.1 request to the simulator's control API; returns status and JSON body.
+fn control(base: &str, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    let text = String::from_utf8_lossy(&response);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn put(base: &str, id: &str, body: Value) {
+    let (status, reply) = control(base, "PUT", &format!("/_sim/resource?id={id}"), Some(&body));
+    assert_eq!(status, 200, "PUT {id}: {reply}");
+}
+
+/// Every resource the simulator holds.
+fn resources(base: &str) -> Vec<Value> {
+    let (status, state) = control(base, "GET", "/_sim/state", None);
+    assert_eq!(status, 200, "{state}");
+    state["resources"].as_array().cloned().unwrap_or_default()
+}
+
+fn of_type(base: &str, ty: &str) -> Vec<Value> {
+    resources(base)
+        .into_iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+        })
+        .collect()
+}
+
+/// An availability set of `nodes` VMs with one NIC each, as a pool would make it.
+struct Set {
+    index: usize,
+    id: String,
+    nodes: Vec<(String, String)>,
+}
+
+fn make_set(base: &str, prefix: &str, index: usize, nodes: usize) -> Set {
+    let id = format!(
+        "{}/providers/Microsoft.Compute/availabilitySets/{prefix}-as-{index}",
+        rg_id()
+    );
+    put(
+        base,
+        &id,
+        json!({ "location": "westeurope", "properties": { "platformFaultDomainCount": 2, "platformUpdateDomainCount": 5 } }),
+    );
+    let subnet = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes",
+        rg_id()
+    );
+    let nodes = (0..nodes)
+        .map(|j| {
+            let nic = format!("{}/providers/Microsoft.Network/networkInterfaces/{prefix}-{index}-{j:03}-nic", rg_id());
+            let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/{prefix}-{index}-{j:03}", rg_id());
+            put(base, &nic, json!({
+                "location": "westeurope",
+                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+                    "primary": true, "privateIPAllocationMethod": "Dynamic", "subnet": { "id": subnet } } }] }
+            }));
+            put(base, &vm, json!({
+                "location": "westeurope",
+                "properties": {
+                    "availabilitySet": { "id": id },
+                    "hardwareProfile": { "vmSize": "Standard_D2s_v5" },
+                    "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] }
+                }
+            }));
+            (vm, nic)
+        })
+        .collect();
+    Set { index, id, nodes }
+}
+
+/// The `{availability_set_id, nic_ids}` form.
+fn explicit_hcl(set: &Set) -> String {
+    let nics: Vec<String> = set
+        .nodes
+        .iter()
+        .map(|(_, nic)| format!("\"{nic}\""))
+        .collect();
+    format!(
+        "{{ availability_set_id = \"{}\", nic_ids = [{}] }}",
+        set.id,
+        nics.join(", ")
+    )
+}
+
+/// The shape of a `largek8s_pool`'s `availability_sets` element.
+fn pool_hcl(set: &Set, prefix: &str) -> String {
+    let nodes: Vec<String> = set
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(j, (vm, nic))| {
+            format!(
+                "{{ name = \"{prefix}-{}-{j:03}\", vm_id = \"{vm}\", nic_id = \"{nic}\", private_ip = \"10.0.{}.{}\" }}",
+                set.index,
+                set.index,
+                j % 250 + 4
+            )
+        })
+        .collect();
+    format!(
+        "{{ index = {}, name = \"{prefix}-as-{}\", id = \"{}\", node_count = {}, nodes = [{}] }}",
+        set.index,
+        set.index,
+        set.id,
+        set.nodes.len(),
+        nodes.join(", ")
+    )
+}
+
+fn workspace() -> Workspace {
+    let mut ws = Workspace::new(Transport::AutoMtls);
+    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
+        .env("ARM_TENANT_ID", sim::TENANT)
+        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
+        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
+    ws
+}
+
+fn config(simulator: &Simulator, group: &str) -> String {
+    format!(
+        "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{}\"\n}}\n\n{group}\n\
+         output \"frontend_ips\" {{\n  value = largek8s_lb_group.web.frontend_ips\n}}\n\
+         output \"load_balancers\" {{\n  value = largek8s_lb_group.web.load_balancers\n}}\n\
+         output \"service_annotations\" {{\n  value = largek8s_lb_group.web.service_annotations\n}}\n\
+         output \"cloud_provider_config\" {{\n  value = largek8s_lb_group.web.cloud_provider_config\n}}\n\
+         output \"id\" {{\n  value = largek8s_lb_group.web.id\n}}\n",
+        required_providers(),
+        simulator.url
+    )
+}
+
+fn group_block(sku: &str, backend_sets: &str, extra: &str) -> String {
+    format!(
+        "resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
+         sku = \"{sku}\"\n  backend_sets = {backend_sets}\n  \
+         rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\" }}]\n  \
+         probes = [{{ name = \"http\", protocol = \"Tcp\", port = 30080 }}]\n{extra}}}\n"
+    )
+}
+
+fn apply(ws: &Workspace) {
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(run.success, "apply failed:\n{}", run.text());
+}
+
+fn assert_no_changes(ws: &Workspace) {
+    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert!(
+        run.success,
+        "a second plan should show no changes:\n{}",
+        run.text()
+    );
+}
+
+/// How many NICs point at each backend pool, by lower-cased pool ID.
+fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut sizes = std::collections::BTreeMap::new();
+    for nic in of_type(base, "Microsoft.Network/networkInterfaces") {
+        for config in nic["body"]["properties"]["ipConfigurations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for pool in config["properties"]["loadBalancerBackendAddressPools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = pool["id"].as_str() {
+                    *sizes.entry(id.to_ascii_lowercase()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    sizes
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_frontends() {
+    let simulator = Simulator::start(&[
+        "--seed",
+        "demo",
+        "--time-scale",
+        "1000",
+        "--basic-lb",
+        "allow",
+    ]);
+    let base = simulator.url.clone();
+    put(
+        &base,
+        &format!(
+            "{}/providers/Microsoft.Network/dnsZones/example.com",
+            rg_id()
+        ),
+        json!({ "location": "global" }),
+    );
+    let mut sets: Vec<Set> = [100, 100, 100, 100, 50]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| make_set(&base, "web", i, n))
+        .collect();
+    let ws = workspace();
+    let dns = "  dns = { zone_name = \"example.com\", zone_resource_group_name = \"largek8s-demo\", record_name = \"www\" }\n";
+    let write = |sets: &[Set]| {
+        // The first sets in the explicit form, the last one shaped like a pool's availability set.
+        let (last, first) = sets.split_last().unwrap_or_else(|| panic!("no sets"));
+        let locals = format!(
+            "locals {{\n  explicit = [{}]\n  pool_sets = [{}]\n}}\n",
+            first
+                .iter()
+                .map(explicit_hcl)
+                .collect::<Vec<_>>()
+                .join(",\n"),
+            pool_hcl(last, "web")
+        );
+        let refs: Vec<String> = (0..first.len())
+            .map(|i| format!("local.explicit[{i}]"))
+            .chain(["local.pool_sets[0]".to_string()])
+            .collect();
+        let block = group_block("Basic", &format!("[{}]", refs.join(", ")), dns);
+        ws.write(
+            "main.tf",
+            &format!("{locals}\n{}", config(&simulator, &block)),
+        );
+    };
+    write(&sets);
+    apply(&ws);
+
+    let ips = strings(&ws.output("frontend_ips"));
+    assert_eq!(ips.len(), 5, "{ips:?}");
+    assert_eq!(
+        ips.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        5,
+        "frontend IPs must differ: {ips:?}"
+    );
+    let lbs = ws.output("load_balancers");
+    for (i, lb) in lbs.as_array().into_iter().flatten().enumerate() {
+        assert_eq!(lb["name"], format!("web-lb-{i}"));
+        assert_eq!(
+            strings(&lb["availability_set_ids"]),
+            vec![sets[i].id.clone()]
+        );
+        assert!(
+            lb["backend_node_count"].as_u64().is_some_and(|n| n <= 100),
+            "{lb}"
+        );
+    }
+    let annotations = ws.output("service_annotations");
+    for (i, a) in annotations.as_array().into_iter().flatten().enumerate() {
+        assert_eq!(
+            a["service.beta.kubernetes.io/azure-load-balancer-mode"],
+            format!("web-as-{i}")
+        );
+    }
+    let sizes = pool_sizes(&base);
+    assert_eq!(sizes.len(), 5, "{sizes:?}");
+    assert!(sizes.values().all(|&n| n <= 100), "{sizes:?}");
+    assert_eq!(sizes.values().sum::<usize>(), 450);
+    let record = of_type(&base, "Microsoft.Network/dnsZones/A");
+    assert_eq!(record.len(), 1, "{record:?}");
+    assert_eq!(
+        record[0]["body"]["properties"]["ARecords"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    // Basic has no cloud-provider configuration: the output is null, which Terraform leaves out.
+    let outputs = ws.terraform(&["output", "-json"]);
+    assert!(
+        !outputs.stdout.contains("cloud_provider_config"),
+        "{}",
+        outputs.text()
+    );
+    assert_no_changes(&ws);
+
+    // A sixth set gets a sixth load balancer; nothing existing moves.
+    sets.push(make_set(&base, "web", 5, 70));
+    write(&sets);
+    apply(&ws);
+    let after = strings(&ws.output("frontend_ips"));
+    assert_eq!(after.len(), 6, "{after:?}");
+    assert_eq!(after[..5], ips[..], "existing frontend IPs changed");
+    assert_eq!(pool_sizes(&base).values().sum::<usize>(), 520);
+    let record = of_type(&base, "Microsoft.Network/dnsZones/A");
+    assert_eq!(
+        record[0]["body"]["properties"]["ARecords"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
+    assert_no_changes(&ws);
+
+    // Drift: a node leaves its pool out of band; the next plan puts it back.
+    let (_, nic) = &sets[0].nodes[0];
+    let mut body = of_type(&base, "Microsoft.Network/networkInterfaces")
+        .into_iter()
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(nic))
+        })
+        .map(|r| r["body"].clone())
+        .unwrap_or(Value::Null);
+    body["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] =
+        json!([]);
+    put(&base, nic, body);
+    let drift = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert!(
+        drift.stdout.contains("backend_node_count"),
+        "drift should show:\n{}",
+        drift.text()
+    );
+    apply(&ws);
+    assert_eq!(pool_sizes(&base).values().sum::<usize>(), 520);
+    assert_no_changes(&ws);
+
+    // Import by group ID into a fresh workspace.
+    let id = ws.output("id");
+    let imported = workspace();
+    imported.write(
+        "main.tf",
+        &std::fs::read_to_string(ws.path().join("main.tf")).unwrap_or_default(),
+    );
+    let run = imported.terraform(&[
+        "import",
+        "-no-color",
+        "largek8s_lb_group.web",
+        id.as_str().unwrap_or_default(),
+    ]);
+    assert!(run.success, "import failed:\n{}", run.text());
+    let shown = imported.terraform(&["state", "show", "-no-color", "largek8s_lb_group.web"]);
+    assert!(shown.stdout.contains("web-lb-5"), "{}", shown.text());
+    assert!(shown.stdout.contains(&ips[0]), "{}", shown.text());
+
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/dnsZones/A",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+    assert!(
+        pool_sizes(&base).is_empty(),
+        "NICs still point at backend pools"
+    );
+}
+
+#[test]
+fn basic_set_over_the_cap_is_a_plan_error_naming_max_nodes_per_set() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let set = Set {
+        index: 0,
+        id: format!(
+            "{}/providers/Microsoft.Compute/availabilitySets/big-as-0",
+            rg_id()
+        ),
+        nodes: (0..150)
+            .map(|j| {
+                (
+                    format!(
+                        "{}/providers/Microsoft.Compute/virtualMachines/big-0-{j:03}",
+                        rg_id()
+                    ),
+                    format!(
+                        "{}/providers/Microsoft.Network/networkInterfaces/big-0-{j:03}-nic",
+                        rg_id()
+                    ),
+                )
+            })
+            .collect(),
+    };
+    let ws = workspace();
+    let block = group_block("Basic", &format!("[{}]", pool_hcl(&set, "big")), "");
+    ws.write("main.tf", &config(&simulator, &block));
+    let run = ws.terraform(&["plan", "-no-color"]);
+    assert!(!run.success, "plan should fail:\n{}", run.text());
+    assert!(run.stderr.contains("max_nodes_per_set"), "{}", run.text());
+    assert!(run.stderr.contains("backend_sets"), "{}", run.text());
+}
+
+#[test]
+fn basic_group_on_a_cloud_that_refuses_basic_fails_with_azures_code() {
+    let simulator = Simulator::start(&[
+        "--seed",
+        "demo",
+        "--time-scale",
+        "1000",
+        "--basic-lb",
+        "deny",
+    ]);
+    let set = make_set(&simulator.url, "deny", 0, 3);
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config(
+            &simulator,
+            &group_block("Basic", &format!("[{}]", explicit_hcl(&set)), ""),
+        ),
+    );
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!run.success, "apply should fail:\n{}", run.text());
+    assert!(
+        run.stderr.contains("BasicSku"),
+        "the error should carry Azure's code:\n{}",
+        run.text()
+    );
+}
+
+#[test]
+fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let base = simulator.url.clone();
+    let sets: Vec<Set> = (0..6).map(|i| make_set(&base, "std", i, 200)).collect();
+    let ws = workspace();
+    let list: Vec<String> = sets.iter().map(|s| pool_hcl(s, "std")).collect();
+    let block = group_block(
+        "Standard",
+        &format!("[{}]", list.join(",\n")),
+        "  max_backend_nodes = 1000\n",
+    );
+    ws.write("main.tf", &config(&simulator, &block));
+    apply(&ws);
+    let lbs = ws.output("load_balancers");
+    let counts: Vec<u64> = lbs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|lb| lb["backend_node_count"].as_u64())
+        .collect();
+    assert_eq!(counts, vec![1000, 200], "{lbs}");
+    let sizes = pool_sizes(&base);
+    assert_eq!(sizes.values().copied().collect::<Vec<_>>(), vec![1000, 200]);
+    let config: Value = serde_json::from_str(
+        ws.output("cloud_provider_config")
+            .as_str()
+            .unwrap_or("null"),
+    )
+    .unwrap_or(Value::Null);
+    assert_eq!(
+        config["multipleStandardLoadBalancerConfigurations"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{config}"
+    );
+    assert_eq!(
+        ws.output("service_annotations")[0]["service.beta.kubernetes.io/azure-load-balancer-mode"],
+        "std-as-0,std-as-1,std-as-2,std-as-3,std-as-4"
+    );
+    assert_no_changes(&ws);
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
+}
+
+#[test]
+fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let base = simulator.url.clone();
+    let sets: Vec<Set> = (0..3).map(|i| make_set(&base, "part", i, 5)).collect();
+    let ws = workspace();
+    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
+    let block = group_block(
+        "Standard",
+        &format!("[{}]", list.join(", ")),
+        "  max_backend_nodes = 5\n",
+    );
+    ws.write("main.tf", &config(&simulator, &block));
+    let fault = json!({ "method": "PUT", "path": "loadBalancers/web-lb-2$", "status": 400,
+                        "error": { "code": "InjectedFailure", "message": "injected by the test" } });
+    let (status, reply) = control(&base, "POST", "/_sim/faults", Some(&fault));
+    assert_eq!(status, 201, "{reply}");
+
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(!run.success, "apply should fail:\n{}", run.text());
+    assert!(run.stderr.contains("InjectedFailure"), "{}", run.text());
+    let shown = ws.terraform(&["state", "show", "-no-color", "largek8s_lb_group.web"]);
+    assert!(
+        shown.stdout.contains("web-lb-0") && shown.stdout.contains("web-lb-1"),
+        "{}",
+        shown.text()
+    );
+    assert!(!shown.stdout.contains("web-lb-2"), "{}", shown.text());
+
+    // With the fault still there, destroy removes everything, including lb-2's public IP the state never saw.
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+
+    let (status, _) = control(&base, "DELETE", "/_sim/faults", None);
+    assert!(status < 300);
+    apply(&ws);
+    assert_eq!(
+        ws.output("load_balancers").as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_no_changes(&ws);
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert!(pool_sizes(&base).is_empty());
+}

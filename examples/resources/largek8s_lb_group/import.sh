@@ -1,0 +1,3 @@
+# A group is imported by its id: the resource group ID, then the Largek8s.Network/lbGroups/<name> segment.
+terraform import largek8s_lb_group.web \
+  /subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Largek8s.Network/lbGroups/web
