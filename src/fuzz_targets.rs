@@ -156,8 +156,11 @@ pub fn provider_config(data: &[u8]) {
     }
 }
 
+/// A fuzz target: arbitrary bytes in, a panic only when a property breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the fuzz binaries and the regression test.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("msgpack_round_trip", msgpack_round_trip),
     ("json_decode", json_decode),
     ("handshake_env", handshake_env),

@@ -17,6 +17,7 @@ use crate::arm::models::{COMPUTE_API_VERSION, DNS_API_VERSION, NETWORK_API_VERSI
 use crate::arm::retry::Ctx;
 use crate::lb_layout::{self, LbLayoutError, SetDemand, Sku};
 use crate::resources::context::Context;
+use crate::resources::timeouts::parse_duration;
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::number::Number;
 use crate::tf::path::AttributePath;
@@ -711,33 +712,9 @@ fn timeout(config: &Value, op: &str) -> Result<Duration, Diagnostic> {
     else {
         return Ok(DEFAULT_TIMEOUT);
     };
-    parse_duration(text).ok_or_else(|| {
-        Diagnostic::error(
-            "Invalid timeout",
-            format!("{text:?} is not a duration like \"45m\", \"1h30m\" or \"90s\"."),
-        )
-        .at(path("timeouts").attr(op))
+    parse_duration(text).map_err(|problem| {
+        Diagnostic::error("Invalid timeout", problem).at(path("timeouts").attr(op))
     })
-}
-
-fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        total += n * match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-    }
-    (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -2329,13 +2306,5 @@ mod tests {
         assert!(diags
             .iter()
             .any(|d| d.attribute == Some(path("rules").index(0).attr("probe_name"))));
-    }
-
-    #[test]
-    fn durations_use_go_syntax() {
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("ten"), None);
-        assert_eq!(parse_duration("5"), None);
     }
 }

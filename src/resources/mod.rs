@@ -4,6 +4,7 @@ pub mod client_config;
 pub mod context;
 pub mod lb_group;
 pub mod pool;
+pub mod timeouts;
 pub mod virtual_node;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::layout::{self, Layout, MaxNodesPerSet, Placement};
 use crate::plugin::logging::warn;
+use crate::resources::timeouts::parse_duration;
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::path::AttributePath;
 use crate::tf::provider::{
@@ -23,9 +24,9 @@ use crate::tf::value::Value;
 use super::context::Context;
 use azure::PoolError;
 use spec::{
-    node_value, parse_duration, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP,
-    DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE,
-    DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN, OWNER_TAG, PLACEMENT_TAG,
+    node_value, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP, DEFAULT_FAULT_DOMAINS,
+    DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN,
+    OWNER_TAG, PLACEMENT_TAG,
 };
 
 pub const TYPE_NAME: &str = "largek8s_pool";

@@ -13,6 +13,7 @@ use crate::arm::models::{
 };
 use crate::arm::{roles, ArmClient, ArmError, Conditions, Ctx, ResourceId, ResourceKind};
 use crate::plugin::logging::{debug, info};
+use crate::resources::timeouts::parse_duration;
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::path::AttributePath;
 use crate::tf::provider::{
@@ -124,28 +125,6 @@ fn subnet_id(vnet: &ResourceId, subnet_name: &str) -> ResourceId {
     )
 }
 
-/// Parses a Terraform duration such as `30m`, `1h30m` or `90s`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-    }
-    (digits.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
-
 /// The operation's timeout from the `timeouts` block, else the default. Cluster updates take minutes on
 /// Azure, hence the generous defaults.
 fn timeout(state: &Value, operation: &str) -> Duration {
@@ -153,7 +132,7 @@ fn timeout(state: &Value, operation: &str) -> Duration {
     state
         .get("timeouts")
         .and_then(|t| known_str(t, operation))
-        .and_then(parse_duration)
+        .and_then(|text| parse_duration(text).ok())
         .unwrap_or(Duration::from_secs(default))
 }
 
@@ -362,13 +341,9 @@ pub fn validate(config: &Value) -> Diagnostics {
     if let Some(timeouts) = config.get("timeouts") {
         for op in ["create", "read", "update", "delete"] {
             if let Some(text) = known_str(timeouts, op) {
-                if parse_duration(text).is_none() {
+                if let Err(problem) = parse_duration(text) {
                     diags.push(
-                        Diagnostic::error(
-                            "Invalid timeout",
-                            format!("{text:?} is not a duration: write it like \"30m\", \"1h30m\" or \"90s\"."),
-                        )
-                        .at(path("timeouts").attr(op)),
+                        Diagnostic::error("Invalid timeout", problem).at(path("timeouts").attr(op)),
                     );
                 }
             }
@@ -1567,16 +1542,6 @@ mod tests {
             .filter_map(|d| d.attribute.clone())
             .collect();
         assert_eq!(errors, vec![path("principal_id")]);
-    }
-
-    #[test]
-    fn durations_read_like_terraforms() {
-        assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30"), None);
-        assert_eq!(parse_duration("5d"), None);
-        assert_eq!(parse_duration(""), None);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use crate::arm::ids::{ResourceId, ResourceKind};
 use crate::layout::{Layout, MaxNodesPerSet, NodeSet, Placement};
@@ -427,39 +426,6 @@ pub fn set_value(index: u32, name: Value, id: Value, nodes: Value) -> Value {
     ])
 }
 
-/// Parses a Go-style duration as Terraform's `timeouts` blocks take it: "60m", "1h30m", "90s", "2h".
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("{text:?} is not a duration: use a number and a unit (h, m, s), e.g. \"60m\" or \"1h30m\"")
-    };
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let amount: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(bad()),
-        };
-        total += amount * seconds;
-        rest = next;
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,16 +456,6 @@ mod tests {
         assert_eq!(node_index("a-b", 3, "a-b-4-17"), None);
         assert_eq!(set_index("a-b", "a-b-as-12"), Some(12));
         assert_eq!(set_index("a-b", "a-b-x-12"), None);
-    }
-
-    #[test]
-    fn durations_read_like_go() {
-        assert_eq!(parse_duration("60m"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("").is_err());
     }
 
     #[test]
