@@ -76,3 +76,61 @@ fn quickstart_applies_plans_clean_and_destroys() {
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
 }
+
+#[test]
+fn large_cluster_module_composes_the_three_resources_from_arm_ids() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let ws = simulator_workspace(&simulator);
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("examples/modules/large_cluster");
+    let group = format!(
+        "/subscriptions/{}/resourceGroups/largek8s-demo",
+        sim::SUBSCRIPTION
+    );
+    ws.write(
+        "main.tf",
+        &format!(
+            r#"
+module "cluster" {{
+  source              = "{module}"
+  name                = "big"
+  resource_group_name = "largek8s-demo"
+  location            = "westeurope"
+  node_subnet_id      = "{group}/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes"
+  cluster_id          = "{group}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks"
+  virtual_node_prefix = "10.0.16.0/24"
+  node_count          = 230
+  ssh_public_keys     = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIModuleTestKey000000000000000000000000000000 test"]
+  load_balancer_rules = [{{ name = "http", protocol = "Tcp", frontend_port = 80, backend_port = 30080 }}]
+}}
+
+output "set_sizes" {{
+  value = [for s in module.cluster.availability_sets : s.node_count]
+}}
+
+output "virtual_node" {{
+  value = module.cluster.virtual_node
+}}
+"#,
+            module = module.display()
+        ),
+    );
+    let get = ws.terraform(&["get", "-no-color"]);
+    assert!(get.success, "terraform get failed:\n{}", get.text());
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(run.success, "apply failed:\n{}", run.text());
+    assert_eq!(ws.output("set_sizes"), serde_json::json!([100, 100, 30]));
+    assert_eq!(
+        ws.output("virtual_node")["node_selector"]["type"],
+        "virtual-kubelet"
+    );
+    let plan = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert!(
+        plan.success,
+        "a second plan must show no changes:\n{}",
+        plan.text()
+    );
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+}

@@ -1,0 +1,8 @@
+# Credentials come from the same ARM_* environment variables as the azurerm provider
+# (ARM_SUBSCRIPTION_ID, ARM_TENANT_ID, ARM_CLIENT_ID and ARM_CLIENT_SECRET, or OIDC, MSI or the Azure CLI).
+provider "largek8s" {}
+
+# Azure Stack Hub, or another cloud described by a metadata endpoint:
+# provider "largek8s" {
+#   metadata_host = "management.local.azurestack.external"
+# }
