@@ -460,8 +460,11 @@ impl<'a> Decoder<'a> {
                     _ => return Err(self.error("nullness refinement must be a bool")),
                 },
                 REFINE_STRING_PREFIX if *ty == Type::String => match refinements.head()? {
+                    // An empty prefix constrains nothing, and the encoder never writes one; keeping it
+                    // would make a decoded value re-encode differently (found by fuzzing).
                     Head::Str(prefix) => {
-                        found.string_prefix = Some(self.utf8(prefix)?.to_owned());
+                        let prefix = self.utf8(prefix)?;
+                        found.string_prefix = (!prefix.is_empty()).then(|| prefix.to_owned());
                     }
                     _ => return Err(self.error("string prefix refinement must be a string")),
                 },
