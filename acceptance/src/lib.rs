@@ -217,3 +217,47 @@ impl Drop for Simulator {
         let _ = self.child.wait();
     }
 }
+
+/// One request to the simulator's control API (`/_sim/...`) at `base`: the status and the JSON body (Null
+/// when empty or not JSON). HTTP/1.0, so the answer ends with the connection and is never chunked.
+pub fn sim_control(
+    base: &str,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let payload = body.map(serde_json::Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path_and_query} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("sending {method} {path_and_query}: {e}"));
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .unwrap_or_else(|e| panic!("reading the answer to {method} {path_and_query}: {e}"));
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Every resource the simulator at `base` holds, as `{id, type, etag, body}`.
+pub fn sim_resources(base: &str) -> Vec<serde_json::Value> {
+    let (status, state) = sim_control(base, "GET", "/_sim/state", None);
+    assert_eq!(status, 200, "GET /_sim/state: {state}");
+    state["resources"].as_array().cloned().unwrap_or_default()
+}

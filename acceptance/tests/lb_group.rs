@@ -1,11 +1,9 @@
 //! `largek8s_lb_group` through real Terraform against the simulator. Availability sets, VMs and NICs are
 //! created out of band through the simulator's control API, standing in for a `largek8s_pool`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use largek8s_acceptance::{
-    required_providers, sim_defaults as sim, Simulator, Transport, Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
+    Workspace,
 };
 use serde_json::{json, Value};
 
@@ -15,69 +13,13 @@ fn rg_id() -> String {
     format!("/subscriptions/{}/resourceGroups/{RG}", sim::SUBSCRIPTION)
 }
 
-/// One HTTP/1.1 request to the simulator's control API; returns status and JSON body.
-fn control(base: &str, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path_and_query} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8_lossy(&response);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 fn put(base: &str, id: &str, body: Value) {
-    let (status, reply) = control(base, "PUT", &format!("/_sim/resource?id={id}"), Some(&body));
+    let (status, reply) = sim_control(base, "PUT", &format!("/_sim/resource?id={id}"), Some(&body));
     assert_eq!(status, 200, "PUT {id}: {reply}");
 }
 
-/// Every resource the simulator holds.
-fn resources(base: &str) -> Vec<Value> {
-    let (status, state) = control(base, "GET", "/_sim/state", None);
-    assert_eq!(status, 200, "{state}");
-    state["resources"].as_array().cloned().unwrap_or_default()
-}
-
 fn of_type(base: &str, ty: &str) -> Vec<Value> {
-    resources(base)
+    sim_resources(base)
         .into_iter()
         .filter(|r| {
             r["type"]
@@ -541,7 +483,7 @@ fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
     ws.write("main.tf", &config(&simulator, &block));
     let fault = json!({ "method": "PUT", "path": "loadBalancers/web-lb-2$", "status": 400,
                         "error": { "code": "InjectedFailure", "message": "injected by the test" } });
-    let (status, reply) = control(&base, "POST", "/_sim/faults", Some(&fault));
+    let (status, reply) = sim_control(&base, "POST", "/_sim/faults", Some(&fault));
     assert_eq!(status, 201, "{reply}");
 
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
@@ -565,7 +507,7 @@ fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
         assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
     }
 
-    let (status, _) = control(&base, "DELETE", "/_sim/faults", None);
+    let (status, _) = sim_control(&base, "DELETE", "/_sim/faults", None);
     assert!(status < 300);
     apply(&ws);
     assert_eq!(

@@ -1,85 +1,16 @@
 //! `largek8s_pool` through real Terraform against the simulator: create, plan stability, scale up and down,
 //! balance placement, import, drift, plan-time validation and destroy.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use largek8s_acceptance::{
-    required_providers, sim_defaults as sim, Simulator, Transport, Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
+    Workspace,
 };
 
 const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes";
 
-/// One plain HTTP/1.1 request to the simulator's control API; returns the status and body.
-fn http(url: &str, method: &str, path: &str) -> (u16, String) {
-    http_with(url, method, path, "")
-}
-
-/// [`http`] with a JSON request body.
-fn http_with(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream =
-        TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting to {host}: {e}"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap_or_else(|e| panic!("writing to {host}: {e}"));
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("reading from {host}: {e}"));
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    (
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        },
-    )
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        let (Some(chunk), Some(tail)) = (rest.get(..size), rest.get(size..)) else {
-            break;
-        };
-        out.push_str(chunk);
-        body = tail.trim_start_matches("\r\n");
-    }
-    out
-}
-
 /// The IDs of the simulator's resources, lower-cased.
 fn sim_ids(simulator: &Simulator) -> Vec<String> {
-    let (status, body) = http(&simulator.url, "GET", "/_sim/state");
-    assert_eq!(status, 200, "GET /_sim/state: {body}");
-    let state: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_sim/state is not JSON ({e})"));
-    let resources = state
-        .get("resources")
-        .and_then(|r| r.as_array())
-        .cloned()
-        .unwrap_or_default();
-    resources
+    sim_resources(&simulator.url)
         .iter()
         .filter_map(|r| r.get("id").and_then(|i| i.as_str()))
         .map(str::to_ascii_lowercase)
@@ -222,10 +153,11 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
         "/subscriptions/{}/resourceGroups/largek8s-demo/providers/Microsoft.Compute/virtualMachines/agents-0-7",
         sim::SUBSCRIPTION
     );
-    let (status, body) = http(
+    let (status, body) = sim_control(
         &simulator.url,
         "DELETE",
         &format!("/_sim/resource?id={victim}"),
+        None,
     );
     assert!(status < 300, "out-of-band delete failed: {status} {body}");
     let (code, text) = plan_exit(&ws);
@@ -330,8 +262,8 @@ fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
     ws.write("main.tf", &config(&simulator.url, "  node_count = 6\n"));
     apply(&ws);
     // A failed create taints the resource, as in every provider; an update that fails halfway does not.
-    let rule = r#"{"method": "PUT", "glob": "**/virtualMachines/agents-0-9", "times": 1, "status": 400, "error": {"code": "InvalidParameter", "message": "injected failure"}}"#;
-    let (status, body) = http_with(&simulator.url, "POST", "/_sim/faults", rule);
+    let rule = serde_json::json!({"method": "PUT", "glob": "**/virtualMachines/agents-0-9", "times": 1, "status": 400, "error": {"code": "InvalidParameter", "message": "injected failure"}});
+    let (status, body) = sim_control(&simulator.url, "POST", "/_sim/faults", Some(&rule));
     assert!(status < 300, "adding the fault failed: {status} {body}");
     ws.write("main.tf", &config(&simulator.url, "  node_count = 12\n"));
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);

@@ -1,11 +1,9 @@
 //! `largek8s_virtual_node` through real Terraform against the simulator's demo world: the delegated subnet,
 //! the connector's role and the AKS add-on, plan-time checks, drift, import and a clean destroy.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use largek8s_acceptance::{
-    required_providers, sim_defaults as sim, Simulator, Transport, Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
+    Workspace,
 };
 use serde_json::{json, Value};
 
@@ -21,53 +19,20 @@ fn cluster() -> String {
     format!("{RG}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks")
 }
 
-/// One request to the simulator's control API; the status and the JSON body (Null when empty).
-fn control(base: &str, method: &str, path_and_query: &str, body: Option<&Value>) -> (u16, Value) {
-    let addr = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    // HTTP/1.0: the answer is delimited by the closed connection, never chunked.
-    let request = format!(
-        "{method} {path_and_query} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .expect("send control request");
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .expect("read control answer");
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 fn encode(id: &str) -> String {
     id.replace('/', "%2F")
 }
 
-/// Every resource the simulator holds, as `{id, type, etag, body}`.
-fn resources(base: &str) -> Vec<Value> {
-    let (status, state) = control(base, "GET", "/_sim/state", None);
-    assert_eq!(status, 200, "GET /_sim/state: {state}");
-    state["resources"].as_array().cloned().unwrap_or_default()
-}
-
 /// The rendered body of one resource, if it exists.
 fn body(base: &str, id: &str) -> Option<Value> {
-    resources(base)
+    sim_resources(base)
         .into_iter()
         .find(|r| r["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))
         .map(|r| r["body"].clone())
 }
 
 fn role_assignments(base: &str) -> Vec<Value> {
-    resources(base)
+    sim_resources(base)
         .into_iter()
         .filter(|r| {
             r["type"]
@@ -239,7 +204,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     // Someone disables the add-on in the portal: the plan shows it, apply puts it back.
     let mut edited = body(&url, &cluster()).expect("cluster");
     edited["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
-    let (status, answer) = control(
+    let (status, answer) = sim_control(
         &url,
         "PUT",
         &format!("/_sim/resource?id={}", encode(&cluster())),
@@ -260,7 +225,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
 
     // The role assignment deleted out of band is granted again.
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
-    let (status, answer) = control(
+    let (status, answer) = sim_control(
         &url,
         "DELETE",
         &format!("/_sim/resource?id={}", encode(&role_id)),
@@ -363,7 +328,7 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     let kubenet = format!("{RG}/providers/Microsoft.ContainerService/managedClusters/kubenet-aks");
     let mut cluster_body = body(&url, &cluster()).expect("the demo cluster");
     cluster_body["properties"]["networkProfile"]["networkPlugin"] = json!("kubenet");
-    let (status, answer) = control(
+    let (status, answer) = sim_control(
         &url,
         "PUT",
         &format!("/_sim/resource?id={}", encode(&kubenet)),
@@ -409,7 +374,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
         "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sim::SUBSCRIPTION),
         "principalId": CLUSTER_PRINCIPAL,
     }});
-    let (status, answer) = control(
+    let (status, answer) = sim_control(
         &url,
         "PUT",
         &format!("/_sim/resource?id={}", encode(&existing)),
