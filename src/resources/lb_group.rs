@@ -190,10 +190,6 @@ pub fn schema() -> Schema {
 // Reading the configuration
 // ---------------------------------------------------------------------------------------------------------
 
-fn path(attr: &str) -> AttributePath {
-    AttributePath::root().attr(attr)
-}
-
 fn get_str<'a>(v: &'a Value, attr: &str) -> Option<&'a str> {
     v.get(attr).and_then(Value::as_str)
 }
@@ -283,13 +279,13 @@ fn backend_sets(value: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet
                 "backend_sets must be a list",
                 "Pass a largek8s_pool's availability_sets, or a list of { availability_set_id, nic_ids } objects.",
             )
-            .at(path("backend_sets")),
+            .at(AttributePath::of("backend_sets")),
         );
         return Some(Vec::new());
     };
     let mut sets = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = path("backend_sets").index(i as i64);
+        let at = AttributePath::of("backend_sets").index(i as i64);
         if !item.is_known() {
             sets.push(BackendSet::default());
             continue;
@@ -457,7 +453,7 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
         if sku.as_str().and_then(Sku::parse).is_none() {
             diags.push(
                 Diagnostic::error("Unknown SKU", "sku must be \"Standard\" or \"Basic\".")
-                    .at(path("sku")),
+                    .at(AttributePath::of("sku")),
             );
         }
     }
@@ -483,7 +479,7 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
                             sku.max_backend()
                         ),
                     )
-                    .at(path("max_backend_nodes")),
+                    .at(AttributePath::of("max_backend_nodes")),
                 );
                 None
             }
@@ -498,14 +494,14 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
                 "frontend_subnet_id is required",
                 "An internal group puts its frontends in a subnet: set frontend_subnet_id.",
             )
-            .at(path("frontend_subnet_id")),
+            .at(AttributePath::of("frontend_subnet_id")),
         );
     }
     if let Some(subnet) = config.get("frontend_subnet_id").filter(|v| v.is_known()) {
         parse_id(
             subnet,
             ResourceKind::Subnet,
-            path("frontend_subnet_id"),
+            AttributePath::of("frontend_subnet_id"),
             diags,
         );
     }
@@ -523,7 +519,7 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
                         rules.len()
                     ),
                 )
-                .at(path("rules")),
+                .at(AttributePath::of("rules")),
             );
         }
     }
@@ -532,7 +528,7 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
     if let (Some(sku), Some(cap)) = (sku, cap) {
         let mut seen = BTreeSet::new();
         for (i, set) in sets.iter().enumerate() {
-            let at = path("backend_sets").index(i as i64);
+            let at = AttributePath::of("backend_sets").index(i as i64);
             if let Some(id) = &set.id {
                 if !seen.insert(id.to_string().to_ascii_lowercase()) {
                     diags.push(
@@ -601,7 +597,7 @@ fn check_probe_names(config: &Value, diags: &mut Diagnostics) {
                     "Unknown probe",
                     format!("Rule {i} uses probe {probe:?}, which is not one of probes: add it to probes or fix the name."),
                 )
-                .at(path("rules").index(i as i64).attr("probe_name")),
+                .at(AttributePath::of("rules").index(i as i64).attr("probe_name")),
             );
         }
     }
@@ -613,7 +609,7 @@ fn settings(config: &Value, subscription: &str) -> Result<Settings, Diagnostics>
             "Value not known",
             format!("{attr} must be known to apply this group."),
         )
-        .at(path(attr))
+        .at(AttributePath::of(attr))
         .into()
     };
     let name = get_str(config, "name")
@@ -631,7 +627,7 @@ fn settings(config: &Value, subscription: &str) -> Result<Settings, Diagnostics>
         parse_id(
             v,
             ResourceKind::Subnet,
-            path("frontend_subnet_id"),
+            AttributePath::of("frontend_subnet_id"),
             &mut diags,
         )
     });
@@ -713,7 +709,7 @@ fn timeout(config: &Value, op: &str) -> Result<Duration, Diagnostic> {
         return Ok(DEFAULT_TIMEOUT);
     };
     parse_duration(text).map_err(|problem| {
-        Diagnostic::error("Invalid timeout", problem).at(path("timeouts").attr(op))
+        Diagnostic::error("Invalid timeout", problem).at(AttributePath::of("timeouts").attr(op))
     })
 }
 
@@ -907,7 +903,7 @@ fn basic_retirement_warning() -> Diagnostic {
          (https://azure.microsoft.com/updates/azure-basic-load-balancer-will-be-retired-on-30-september-2025-upgrade-to-standard-load-balancer/): \
          existing ones run unsupported and new ones may be refused. Set sku = \"Standard\".",
     )
-    .at(path("sku"))
+    .at(AttributePath::of("sku"))
 }
 
 const REPLACING: [&str; 6] = [
@@ -957,7 +953,7 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
         for attr in REPLACING {
             let (old, new) = (prior.get(attr), state.get(attr));
             if new.is_some_and(|v| v.is_known()) && old != new {
-                replace.push(path(attr));
+                replace.push(AttributePath::of(attr));
             }
         }
     }
@@ -1019,7 +1015,7 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
         }
         Err(e) => diags.push(
             Diagnostic::error("Cannot group the backend sets", e.to_string())
-                .at(path("backend_sets")),
+                .at(AttributePath::of("backend_sets")),
         ),
     }
     (Value::Object(state), replace, diags)
@@ -1625,7 +1621,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         Err(e) => {
             diags.push(
                 Diagnostic::error("Cannot group the backend sets", e.to_string())
-                    .at(path("backend_sets")),
+                    .at(AttributePath::of("backend_sets")),
             );
             return respond(request.prior_state.clone(), diags);
         }
@@ -2228,7 +2224,10 @@ mod tests {
             .as_ref()
             .is_some_and(|(detail, _)| detail.contains("2025-09-30")
                 && detail.contains("sku = \"Standard\"")));
-        assert_eq!(warning.and_then(|(_, at)| at), Some(path("sku")));
+        assert_eq!(
+            warning.and_then(|(_, at)| at),
+            Some(AttributePath::of("sku"))
+        );
         assert!(!diags.has_errors());
     }
 
@@ -2251,7 +2250,7 @@ mod tests {
             .find(|d| d.severity == crate::tf::diagnostics::Severity::Error);
         assert!(
             error.is_some_and(|d| d.detail.contains("max_nodes_per_set <= 100")
-                && d.attribute == Some(path("backend_sets").index(0)))
+                && d.attribute == Some(AttributePath::of("backend_sets").index(0)))
         );
     }
 
@@ -2281,9 +2280,9 @@ mod tests {
             Value::list([Value::object([("vm", Value::string("x"))])]),
         ));
         let error = diags.iter().next();
-        assert!(error.is_some_and(
-            |d| d.attribute == Some(path("backend_sets").index(0)) && d.detail.contains("vm")
-        ));
+        assert!(error.is_some_and(|d| d.attribute
+            == Some(AttributePath::of("backend_sets").index(0))
+            && d.detail.contains("vm")));
     }
 
     #[test]
@@ -2305,6 +2304,6 @@ mod tests {
         let diags = validate(&cfg);
         assert!(diags
             .iter()
-            .any(|d| d.attribute == Some(path("rules").index(0).attr("probe_name"))));
+            .any(|d| d.attribute == Some(AttributePath::of("rules").index(0).attr("probe_name"))));
     }
 }

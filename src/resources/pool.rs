@@ -58,10 +58,6 @@ const DEFAULT_TIMEOUTS: [(&str, Duration); 4] = [
 
 pub struct Pool;
 
-fn path(name: &str) -> AttributePath {
-    AttributePath::root().attr(name)
-}
-
 fn node_attributes() -> Vec<Attribute> {
     vec![
         Attribute::computed("name", Type::String).describe("The VM's name, `<name>-<set>-<node>`."),
@@ -213,7 +209,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !ok {
             error(
-                path("name"),
+                AttributePath::of("name"),
                 "Invalid pool name",
                 format!(
                     "name {name:?} must start with a lowercase letter, hold only lowercase letters, digits and \
@@ -230,7 +226,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             || n.to_u64().is_none_or(|n| n > layout::MAX_NODE_COUNT)
         {
             error(
-                path("node_count"),
+                AttributePath::of("node_count"),
                 "Invalid node_count",
                 format!("node_count must be a whole number from 0 to {}; set node_count = 0 to empty the pool.", layout::MAX_NODE_COUNT),
             );
@@ -243,7 +239,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             || !n.is_integer()
         {
             error(
-                path("max_nodes_per_set"),
+                AttributePath::of("max_nodes_per_set"),
                 "Invalid max_nodes_per_set",
                 format!(
                     "max_nodes_per_set must be a whole number from 1 to {} (Azure holds at most {} VMs in one \
@@ -256,14 +252,18 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
     }
     if let Some(text) = config.get("placement").and_then(Value::as_str) {
         if let Err(e) = text.parse::<Placement>() {
-            error(path("placement"), "Invalid placement", e.to_string());
+            error(
+                AttributePath::of("placement"),
+                "Invalid placement",
+                e.to_string(),
+            );
         }
     }
     for (name, max) in [("fault_domain_count", 3), ("update_domain_count", 20)] {
         if let Some(n) = number(name) {
             if n.to_u64().is_none_or(|n| !(1..=max).contains(&n)) || !n.is_integer() {
                 error(
-                    path(name),
+                    AttributePath::of(name),
                     &format!("Invalid {name}"),
                     format!("{name} must be a whole number from 1 to {max} (Azure's limit for availability sets)."),
                 );
@@ -275,7 +275,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             crate::arm::ids::ResourceId::parse_as(subnet, crate::arm::ids::ResourceKind::Subnet)
         {
             error(
-                path("subnet_id"),
+                AttributePath::of("subnet_id"),
                 "Invalid subnet_id",
                 format!(
                     "{e}. Use a subnet ID like /subscriptions/<subscription>/resourceGroups/<group>/providers/\
@@ -287,7 +287,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
     if let Some(keys) = config.get("ssh_public_keys").and_then(Value::as_list) {
         if keys.is_empty() {
             error(
-                path("ssh_public_keys"),
+                AttributePath::of("ssh_public_keys"),
                 "No SSH public key",
                 "Password login is disabled on the nodes: give at least one OpenSSH public key."
                     .into(),
@@ -301,7 +301,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             .any(|k| image.get(k).is_some_and(|v| !v.is_null()));
         if has_id && has_reference {
             error(
-                path("image"),
+                AttributePath::of("image"),
                 "Ambiguous image",
                 "Set either image.id or the marketplace reference (publisher, offer, sku, version), not both.".into(),
             );
@@ -311,7 +311,11 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
         for (name, _) in DEFAULT_TIMEOUTS {
             if let Some(text) = timeouts.get(name).and_then(Value::as_str) {
                 if let Err(e) = parse_duration(text) {
-                    error(path("timeouts").attr(name), "Invalid timeout", e);
+                    error(
+                        AttributePath::of("timeouts").attr(name),
+                        "Invalid timeout",
+                        e,
+                    );
                 }
             }
         }
@@ -325,7 +329,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
                 "This Terraform does not support write-only attributes (Terraform >= 1.11 does), so custom_data \
                  is kept in state, marked sensitive.",
             )
-            .at(path("custom_data")),
+            .at(AttributePath::of("custom_data")),
         );
     }
     diags
@@ -433,7 +437,7 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
         Err(e) => {
             diags.push(
                 Diagnostic::error("Cannot plan the pool's layout", e.to_string())
-                    .at(path("node_count")),
+                    .at(AttributePath::of("node_count")),
             );
             return Value::unknown();
         }
@@ -559,7 +563,7 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
             let before = prior.get(name).unwrap_or(&Value::Null);
             let after = planned.get(name).unwrap_or(&Value::Null);
             if before != after {
-                requires_replace.push(path(name));
+                requires_replace.push(AttributePath::of(name));
             }
         }
         for name in ["max_nodes_per_set", "placement"] {
@@ -575,7 +579,7 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
                              replace the pool (terraform apply -replace)."
                         ),
                     )
-                    .at(path(name)),
+                    .at(AttributePath::of(name)),
                 );
             }
         }
@@ -647,7 +651,7 @@ fn pool_id_of(ctx: &Context, state: &Value) -> Result<PoolId, Diagnostic> {
                     format!("{name} is not known"),
                     format!("{name} must be known to manage the pool."),
                 )
-                .at(path(name))
+                .at(AttributePath::of(name))
             })
     };
     Ok(PoolId {
@@ -718,7 +722,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
             return respond(
                 prior.clone(),
                 Diagnostic::error("Cannot lay out the pool", e.to_string())
-                    .at(path("node_count"))
+                    .at(AttributePath::of("node_count"))
                     .into(),
             )
         }
@@ -1177,7 +1181,10 @@ mod tests {
                 &[("vm_size", Value::string("Standard_D4s_v5"))],
             ),
         );
-        assert_eq!(response.requires_replace, vec![path("vm_size")]);
+        assert_eq!(
+            response.requires_replace,
+            vec![AttributePath::of("vm_size")]
+        );
         let response = plan_for(
             prior,
             config(
@@ -1186,11 +1193,9 @@ mod tests {
             ),
         );
         assert!(response.requires_replace.is_empty());
-        assert!(response
-            .diagnostics
-            .iter()
-            .any(|d| d.attribute == Some(path("max_nodes_per_set"))
-                && d.summary.contains("new placement only")));
+        assert!(response.diagnostics.iter().any(|d| d.attribute
+            == Some(AttributePath::of("max_nodes_per_set"))
+            && d.summary.contains("new placement only")));
     }
 
     #[test]
@@ -1207,7 +1212,9 @@ mod tests {
         for (name, value) in cases {
             let diags = validate(&config(Value::number(1u64), &[(name, value)]), client);
             assert!(
-                diags.iter().any(|d| d.attribute == Some(path(name))),
+                diags
+                    .iter()
+                    .any(|d| d.attribute == Some(AttributePath::of(name))),
                 "{name} should be flagged: {diags:?}"
             );
         }

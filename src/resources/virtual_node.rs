@@ -103,10 +103,6 @@ impl Role {
     }
 }
 
-fn path(attr: &str) -> AttributePath {
-    AttributePath::root().attr(attr)
-}
-
 /// A known, non-null string attribute.
 fn known_str<'a>(v: &'a Value, attr: &str) -> Option<&'a str> {
     v.get(attr).and_then(Value::as_str)
@@ -266,7 +262,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Invalid virtual_network_id",
                     format!("{e}. Use the VNet's ID, e.g. azurerm_virtual_network.x.id."),
                 )
-                .at(path("virtual_network_id")),
+                .at(AttributePath::of("virtual_network_id")),
             );
         }
     }
@@ -277,7 +273,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Invalid cluster_id",
                     format!("{e}. Use the AKS cluster's ID, e.g. azurerm_kubernetes_cluster.x.id."),
                 )
-                .at(path("cluster_id")),
+                .at(AttributePath::of("cluster_id")),
             );
         }
     }
@@ -290,7 +286,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                         "{name:?} is not a subnet name: use 1 to 80 characters without / \\ ? # %."
                     ),
                 )
-                .at(path("subnet_name")),
+                .at(AttributePath::of("subnet_name")),
             );
         }
     }
@@ -301,7 +297,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Invalid address_prefix",
                     format!("{e}; set address_prefix to an IPv4 network such as \"10.0.16.0/24\"."),
                 )
-                .at(path("address_prefix")),
+                .at(AttributePath::of("address_prefix")),
             );
         }
     }
@@ -312,7 +308,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Invalid principal_id",
                     format!("{principal:?} is not an object ID: set principal_id to the identity's object (principal) ID, a UUID."),
                 )
-                .at(path("principal_id")),
+                .at(AttributePath::of("principal_id")),
             );
         }
     }
@@ -323,7 +319,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Invalid role",
                     format!("role {role:?} is not supported: use \"Network Contributor\" (on the subnet) or \"Contributor\" (on the VNet)."),
                 )
-                .at(path("role")),
+                .at(AttributePath::of("role")),
             );
         }
     }
@@ -334,7 +330,7 @@ pub fn validate(config: &Value) -> Diagnostics {
                     "Unsupported os_type",
                     format!("os_type {os:?}: the AKS virtual-node add-on runs Linux pods only; set os_type = \"Linux\" or leave it out."),
                 )
-                .at(path("os_type")),
+                .at(AttributePath::of("os_type")),
             );
         }
     }
@@ -343,7 +339,8 @@ pub fn validate(config: &Value) -> Diagnostics {
             if let Some(text) = known_str(timeouts, op) {
                 if let Err(problem) = parse_duration(text) {
                     diags.push(
-                        Diagnostic::error("Invalid timeout", problem).at(path("timeouts").attr(op)),
+                        Diagnostic::error("Invalid timeout", problem)
+                            .at(AttributePath::of("timeouts").attr(op)),
                     );
                 }
             }
@@ -396,7 +393,7 @@ fn check_cluster(cluster_id: &str, cluster: &ManagedCluster) -> Result<(), Diagn
              the subnet and the role."
         ),
     )
-    .at(path("cluster_id")))
+    .at(AttributePath::of("cluster_id")))
 }
 
 /// Reads the cluster for planning: its default principal, after checking the add-on can run on it.
@@ -406,12 +403,12 @@ async fn plan_cluster(
     cluster_id: &str,
 ) -> Result<Option<String>, Diagnostic> {
     let id = ResourceId::parse_as(cluster_id, ResourceKind::ManagedCluster).map_err(|e| {
-        Diagnostic::error("Invalid cluster_id", e.to_string()).at(path("cluster_id"))
+        Diagnostic::error("Invalid cluster_id", e.to_string()).at(AttributePath::of("cluster_id"))
     })?;
     let Some(resp) = arm
         .read::<ManagedCluster>(op, &id)
         .await
-        .map_err(|e| arm_error("read the AKS cluster", &e).at(path("cluster_id")))?
+        .map_err(|e| arm_error("read the AKS cluster", &e).at(AttributePath::of("cluster_id")))?
     else {
         // Not there yet: it may be created in the same apply; apply checks again.
         return Ok(None);
@@ -448,7 +445,9 @@ async fn plan_prefix(
     let Some(resp) = arm
         .get_optional::<Json>(op, &vnet.to_string(), NETWORK_API_VERSION)
         .await
-        .map_err(|e| arm_error("read the virtual network", &e).at(path("virtual_network_id")))?
+        .map_err(|e| {
+            arm_error("read the virtual network", &e).at(AttributePath::of("virtual_network_id"))
+        })?
     else {
         return Ok(());
     };
@@ -468,7 +467,7 @@ async fn plan_prefix(
                 listed.join(", ")
             ),
         )
-        .at(path("address_prefix")));
+        .at(AttributePath::of("address_prefix")));
     }
     let subnets = props
         .get("subnets")
@@ -495,7 +494,7 @@ async fn plan_prefix(
                     vnet.name()
                 ),
             )
-            .at(path("address_prefix")));
+            .at(AttributePath::of("address_prefix")));
         }
     }
     Ok(())
@@ -577,7 +576,7 @@ impl VirtualNode {
                         "Without cluster_id there is no cluster identity to default to: set principal_id to the \
                          object ID of the identity that runs the virtual kubelet, or set cluster_id.",
                     )
-                    .at(path("principal_id")),
+                    .at(AttributePath::of("principal_id")),
                 );
                 Value::Null
             } else {
@@ -619,7 +618,7 @@ impl VirtualNode {
             response.requires_replace = INPUTS_REPLACING
                 .iter()
                 .filter(|a| prior.get(a) != planned.get(**a))
-                .map(|a| path(a))
+                .map(|a| AttributePath::of(*a))
                 .collect();
         }
         response.planned_state = Value::Object(planned);
@@ -704,7 +703,7 @@ async fn ensure_subnet(
                              subnet if it is a virtual node's."
                         ),
                     )
-                    .at(path("subnet_name")));
+                    .at(AttributePath::of("subnet_name")));
                 }
             }
             let mut body = resp.body;
@@ -732,7 +731,9 @@ async fn ensure_subnet(
     };
     arm.put_and_wait::<Json, Json>(op, &path_str, NETWORK_API_VERSION, &body, &conditions)
         .await
-        .map_err(|e| arm_error("create the delegated subnet", &e).at(path("address_prefix")))?;
+        .map_err(|e| {
+            arm_error("create the delegated subnet", &e).at(AttributePath::of("address_prefix"))
+        })?;
     Ok(())
 }
 
@@ -770,7 +771,7 @@ async fn ensure_role(
     let Some(existing) = existing else {
         return Err(
             arm_error(&format!("assign {} to {principal_id}", role.name()), &err)
-                .at(path("principal_id")),
+                .at(AttributePath::of("principal_id")),
         );
     };
     let found = arm
@@ -803,7 +804,7 @@ async fn ensure_role(
     } else {
         Err(
             arm_error(&format!("assign {} to {principal_id}", role.name()), &err)
-                .at(path("principal_id")),
+                .at(AttributePath::of("principal_id")),
         )
     }
 }
@@ -850,14 +851,16 @@ async fn set_addon(
         let read = arm
             .read::<ManagedCluster>(op, cluster_id)
             .await
-            .map_err(|e| arm_error("read the AKS cluster", &e).at(path("cluster_id")))?;
+            .map_err(|e| {
+                arm_error("read the AKS cluster", &e).at(AttributePath::of("cluster_id"))
+            })?;
         let Some(resp) = read else {
             if enable {
                 return Err(Diagnostic::error(
                     "AKS cluster not found",
                     format!("{cluster_id} does not exist: create it first, or fix cluster_id."),
                 )
-                .at(path("cluster_id")));
+                .at(AttributePath::of("cluster_id")));
             }
             return Ok(());
         };
@@ -911,7 +914,7 @@ async fn set_addon(
             }
             Err(e) => {
                 return Err(arm_error(&format!("{what} the virtual-node add-on"), &e)
-                    .at(path("cluster_id")));
+                    .at(AttributePath::of("cluster_id")));
             }
         }
     }
@@ -922,7 +925,7 @@ async fn set_addon(
              Wait for the other change to finish and apply again."
         ),
     )
-    .at(path("cluster_id")))
+    .at(AttributePath::of("cluster_id")))
 }
 
 /// The inputs of a planned state that apply needs, all known by then.
@@ -937,7 +940,7 @@ struct Spec {
 impl Spec {
     fn from_state(state: &Value) -> Result<Spec, Diagnostic> {
         let bad = |attr: &str, why: String| {
-            Diagnostic::error(format!("Invalid {attr}"), why).at(path(attr))
+            Diagnostic::error(format!("Invalid {attr}"), why).at(AttributePath::of(attr))
         };
         let vnet = ResourceId::parse_as(
             known_str(state, "virtual_network_id").unwrap_or_default(),
@@ -982,16 +985,15 @@ async fn converge(
     let principal = match (&spec.principal_id, &spec.cluster) {
         (Some(p), _) => p.clone(),
         (None, Some(cluster)) => {
-            let found = arm
-                .read::<ManagedCluster>(op, cluster)
-                .await
-                .map_err(|e| arm_error("read the AKS cluster", &e).at(path("cluster_id")))?;
+            let found = arm.read::<ManagedCluster>(op, cluster).await.map_err(|e| {
+                arm_error("read the AKS cluster", &e).at(AttributePath::of("cluster_id"))
+            })?;
             found.and_then(|c| cluster_principal(&c.body)).ok_or_else(|| {
                 Diagnostic::error(
                     "The cluster has no managed identity",
                     format!("{cluster} reports no identity principal: set principal_id to the object ID of its service principal."),
                 )
-                .at(path("principal_id"))
+                .at(AttributePath::of("principal_id"))
             })?
         }
         (None, None) => {
@@ -999,7 +1001,7 @@ async fn converge(
                 "No principal to grant the role to",
                 "Set principal_id or cluster_id.",
             )
-            .at(path("principal_id")))
+            .at(AttributePath::of("principal_id")))
         }
     };
     if let Value::Object(attrs) = planned {
@@ -1527,7 +1529,10 @@ mod tests {
         };
         moved.insert("address_prefix".into(), Value::string("10.0.17.0/24"));
         let plan = run_plan(plan_request(prior.clone(), config, Value::Object(moved)));
-        assert_eq!(plan.requires_replace, vec![path("address_prefix")]);
+        assert_eq!(
+            plan.requires_replace,
+            vec![AttributePath::of("address_prefix")]
+        );
         let destroy = run_plan(plan_request(prior, Value::Null, Value::Null));
         assert!(destroy.planned_state.is_null());
     }
@@ -1541,7 +1546,7 @@ mod tests {
             .iter()
             .filter_map(|d| d.attribute.clone())
             .collect();
-        assert_eq!(errors, vec![path("principal_id")]);
+        assert_eq!(errors, vec![AttributePath::of("principal_id")]);
     }
 
     #[test]
@@ -1599,7 +1604,7 @@ mod tests {
         .unwrap();
         let err = check_cluster("/c", &cluster).unwrap_err();
         assert!(err.detail.contains("kubenet") && err.detail.contains("Nothing was created"));
-        assert_eq!(err.attribute, Some(path("cluster_id")));
+        assert_eq!(err.attribute, Some(AttributePath::of("cluster_id")));
         let azure: ManagedCluster = serde_json::from_value(
             json!({"properties": {"networkProfile": {"networkPlugin": "azure"}}}),
         )
@@ -1638,10 +1643,10 @@ mod tests {
         assert_eq!(
             paths,
             vec![
-                path("virtual_network_id"),
-                path("address_prefix"),
-                path("role"),
-                path("os_type")
+                AttributePath::of("virtual_network_id"),
+                AttributePath::of("address_prefix"),
+                AttributePath::of("role"),
+                AttributePath::of("os_type")
             ]
         );
         assert!(diags.iter().any(|d| d.detail.contains("10.0.16.0/24")));

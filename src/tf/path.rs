@@ -23,6 +23,11 @@ impl AttributePath {
         Self::default()
     }
 
+    /// The path of a top-level attribute, where most diagnostics point.
+    pub fn of(name: impl Into<String>) -> Self {
+        Self::root().attr(name)
+    }
+
     /// This path extended by an object attribute.
     pub fn attr(mut self, name: impl Into<String>) -> Self {
         self.0.push(PathStep::Attr(name.into()));
