@@ -57,6 +57,20 @@ fn diags_of(d: Diagnostic) -> Vec<pb::Diagnostic> {
     vec![convert::diagnostic(&d)]
 }
 
+/// The three Validate* calls: decode the configuration with its schema, then run `check` on it. An unknown
+/// type or a malformed value is the diagnostic instead.
+fn validate_config(
+    schema: Result<&Schema, Diagnostic>,
+    config: Option<&pb::DynamicValue>,
+    what: &str,
+    check: impl FnOnce(&crate::tf::value::Value) -> Diagnostics,
+) -> Vec<pb::Diagnostic> {
+    match schema.and_then(|s| convert::decode(config, &s.value_type(), what)) {
+        Ok(config) => convert::diagnostics(&check(&config)),
+        Err(d) => diags_of(d),
+    }
+}
+
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
@@ -148,14 +162,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         request: Request<pb::validate_provider_config::Request>,
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let req = request.into_inner();
-        let ty = self.schemas().provider.value_type();
-        let diagnostics =
-            match convert::decode(req.config.as_ref(), &ty, "the provider configuration") {
-                Ok(config) => {
-                    convert::diagnostics(&self.provider.validate_provider_config(&config))
-                }
-                Err(d) => diags_of(d),
-            };
+        let diagnostics = validate_config(
+            Ok(&self.schemas().provider),
+            req.config.as_ref(),
+            "the provider configuration",
+            |config| self.provider.validate_provider_config(config),
+        );
         Ok(Response::new(pb::validate_provider_config::Response {
             diagnostics,
         }))
@@ -166,21 +178,16 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         request: Request<pb::validate_resource_config::Request>,
     ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = request.into_inner();
-        let result = self.resource_schema(&req.type_name).and_then(|schema| {
-            convert::decode(
-                req.config.as_ref(),
-                &schema.value_type(),
-                "the resource configuration",
-            )
-        });
-        let diagnostics = match result {
-            Ok(config) => convert::diagnostics(&self.provider.validate_resource_config(
-                &req.type_name,
-                &config,
-                convert::client_capabilities(req.client_capabilities.as_ref()),
-            )),
-            Err(d) => diags_of(d),
-        };
+        let client = convert::client_capabilities(req.client_capabilities.as_ref());
+        let diagnostics = validate_config(
+            self.resource_schema(&req.type_name),
+            req.config.as_ref(),
+            "the resource configuration",
+            |config| {
+                self.provider
+                    .validate_resource_config(&req.type_name, config, client)
+            },
+        );
         Ok(Response::new(pb::validate_resource_config::Response {
             diagnostics,
         }))
@@ -191,21 +198,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         request: Request<pb::validate_data_resource_config::Request>,
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = request.into_inner();
-        let result = self.data_source_schema(&req.type_name).and_then(|schema| {
-            convert::decode(
-                req.config.as_ref(),
-                &schema.value_type(),
-                "the data source configuration",
-            )
-        });
-        let diagnostics = match result {
-            Ok(config) => convert::diagnostics(
-                &self
-                    .provider
-                    .validate_data_source_config(&req.type_name, &config),
-            ),
-            Err(d) => diags_of(d),
-        };
+        let diagnostics = validate_config(
+            self.data_source_schema(&req.type_name),
+            req.config.as_ref(),
+            "the data source configuration",
+            |config| {
+                self.provider
+                    .validate_data_source_config(&req.type_name, config)
+            },
+        );
         Ok(Response::new(pb::validate_data_resource_config::Response {
             diagnostics,
         }))
