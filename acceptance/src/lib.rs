@@ -2,7 +2,7 @@
 //! `dev_overrides`, in a throw-away working directory per test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Provider source address used in every configuration.
 pub const SOURCE: &str = "largek8s/largek8s";
@@ -77,6 +77,67 @@ impl Run {
     }
 }
 
+/// Sends `SIGNAL` (a name such as `INT` or `KILL`) to process `pid` with kill(1); true when delivered.
+fn signal(pid: &str, name: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{name}"), pid])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A terraform command started by [`Workspace::spawn_terraform`].
+pub struct Running {
+    child: Option<Child>,
+}
+
+impl Running {
+    /// Sends SIGINT, as Ctrl-C in a terminal does: Terraform asks the provider to stop (StopProvider) and
+    /// saves the state it gets back.
+    pub fn interrupt(&self) {
+        let pid = self.child.as_ref().map_or(0, Child::id);
+        assert!(
+            signal(&pid.to_string(), "INT"),
+            "cannot send SIGINT to terraform"
+        );
+    }
+
+    /// Waits for terraform to exit and collects what it printed.
+    pub fn wait(mut self) -> Run {
+        let child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("terraform was already waited for"));
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for terraform: {e}"));
+        Run::from_output(output)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Only reached when a test panics before wait(): leave no terraform running.
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `done` every 50 ms until it holds or `limit` passes; true when it held. For waiting on progress
+/// seen in the simulator, never for timing assertions.
+pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
 /// A working directory with a CLI config that points `largek8s/largek8s` at the freshly built provider.
 pub struct Workspace {
     dir: tempfile::TempDir,
@@ -125,6 +186,51 @@ impl Workspace {
 
     /// Runs `terraform <args>` here, non-interactively, with no checkpoint calls and no network.
     pub fn terraform(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}. Acceptance tests need Terraform >= 1.11 (set TERRAFORM to its path)",
+                terraform_binary().display()
+            )
+        });
+        Run::from_output(output)
+    }
+
+    /// Starts `terraform <args>` here without waiting for it, for tests that interrupt it.
+    pub fn spawn_terraform(&self, args: &[&str]) -> Running {
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", terraform_binary().display()));
+        Running { child: Some(child) }
+    }
+
+    /// SIGKILLs the provider processes Terraform started for this workspace (found by executable and
+    /// working directory, so parallel tests never touch each other's providers); returns how many.
+    pub fn kill_providers(&self) -> usize {
+        let provider = workspace_binary("terraform-provider-largek8s");
+        let provider = std::fs::canonicalize(&provider).unwrap_or(provider);
+        let here = std::fs::canonicalize(self.path()).unwrap_or_else(|_| self.path().into());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut killed = 0;
+        for entry in entries.flatten() {
+            let proc_dir = entry.path();
+            let exe = std::fs::read_link(proc_dir.join("exe"));
+            let cwd = std::fs::read_link(proc_dir.join("cwd"));
+            if exe.is_ok_and(|e| e == provider) && cwd.is_ok_and(|c| c == here) {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                if signal(&pid, "KILL") {
+                    killed += 1;
+                }
+            }
+        }
+        killed
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(terraform_binary());
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -142,13 +248,7 @@ impl Workspace {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let output = cmd.output().unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}. Acceptance tests need Terraform >= 1.11 (set TERRAFORM to its path)",
-                terraform_binary().display()
-            )
-        });
-        Run::from_output(output)
+        cmd
     }
 
     /// `terraform output -json NAME`, parsed.
