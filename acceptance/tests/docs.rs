@@ -155,6 +155,22 @@ fn check_block(what: &str, block: &Value, doc: &Doc, provider_block: bool) -> Ve
     problems
 }
 
+/// The resource's examples (examples/resources/<type>/, which the examples test applies) appear in its
+/// page verbatim: resource.tf as the example usage, import.tf and import.sh in the Import section.
+fn check_examples(page: &str, type_name: &str, doc: &Doc) -> Vec<String> {
+    let dir = docs_dir().join("../examples/resources").join(type_name);
+    [("resource.tf", "terraform"), ("import.tf", "terraform"), ("import.sh", "shell")]
+        .iter()
+        .filter_map(|(file, language)| {
+            let example = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            let block = format!("```{language}\n{example}```");
+            (example.is_empty() || !doc.text.contains(&block)).then(|| {
+                format!("{page}: needs examples/resources/{type_name}/{file} verbatim in a ```{language} block")
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn docs_match_the_schema_terraform_reports() {
     let schema = provider_schema();
@@ -181,8 +197,15 @@ fn docs_match_the_schema_terraform_reports() {
                     problems.push(format!("{dir}/{file}.md: missing {heading:?}"));
                 }
             }
-            if kind == "resource_schemas" && !doc.text.contains("## Import") {
-                problems.push(format!("{dir}/{file}.md: missing \"## Import\""));
+            if kind == "resource_schemas" {
+                if !doc.text.contains("## Import") {
+                    problems.push(format!("{dir}/{file}.md: missing \"## Import\""));
+                }
+                problems.extend(check_examples(
+                    &format!("{dir}/{file}.md"),
+                    &type_name,
+                    &doc,
+                ));
             }
             problems.extend(check_block(
                 &format!("{dir}/{file}.md"),

@@ -6,3 +6,10 @@ provider "largek8s" {}
 # provider "largek8s" {
 #   metadata_host = "management.local.azurestack.external"
 # }
+
+# Who the provider signed in as, e.g. to build ARM IDs.
+data "largek8s_client_config" "current" {}
+
+output "subscription_id" {
+  value = data.largek8s_client_config.current.subscription_id
+}

@@ -1,4 +1,16 @@
-# Standard load balancers over a pool's availability sets, with a DNS round-robin record.
+# The pool the load balancers front: 250 nodes in sets of at most 100.
+resource "largek8s_pool" "web" {
+  name                = "web"
+  resource_group_name = "largek8s-demo"
+  location            = "westeurope"
+  node_count          = 250
+  vm_size             = "Standard_D2s_v5"
+  subnet_id           = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes"
+  admin_username      = "azureuser"
+  ssh_public_keys     = [file("~/.ssh/id_ed25519.pub")]
+}
+
+# Standard load balancers over the pool's availability sets, with a DNS round-robin record in an existing zone.
 resource "largek8s_lb_group" "web" {
   name                = "web"
   resource_group_name = "largek8s-demo"
