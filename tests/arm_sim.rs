@@ -174,6 +174,41 @@ async fn oidc_token_file_authenticates() {
 }
 
 #[tokio::test]
+async fn managed_identity_authenticates_through_an_imds_style_endpoint() {
+    let sim = Sim::start(&[]);
+    let settings = largek8s::arm::Settings {
+        client_secret: None,
+        use_msi: Some(true),
+        msi_endpoint: Some(format!("{}/metadata/identity/oauth2/token", sim.base)),
+        ..sim.settings()
+    };
+    let client = sim.client_with(settings).await;
+    resource_group(&client, "rg").await;
+
+    // A user-assigned identity the "VM" does not have is refused, and the error says so.
+    let settings = largek8s::arm::Settings {
+        client_id: Some("99999999-0000-0000-0000-000000000000".into()),
+        client_secret: None,
+        use_msi: Some(true),
+        msi_endpoint: Some(format!("{}/metadata/identity/oauth2/token", sim.base)),
+        ..sim.settings()
+    };
+    let client = sim.client_with(settings).await;
+    let e = client
+        .get::<serde_json::Value>(
+            &ctx(),
+            &format!("/subscriptions/{SUBSCRIPTION}/resourceGroups"),
+            "2021-04-01",
+        )
+        .await
+        .expect_err("refused");
+    let ArmError::Auth(auth) = &e else {
+        panic!("expected an authentication error, got {e}");
+    };
+    assert_eq!(auth.description, "Identity not found", "{e}");
+}
+
+#[tokio::test]
 async fn a_wrong_secret_is_an_auth_error_that_never_shows_the_secret() {
     let sim = Sim::start(&[]);
     let wrong = "not-the-right-secret-1234";

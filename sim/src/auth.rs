@@ -106,6 +106,53 @@ impl Issuer<'_> {
         )
     }
 
+    /// `GET /metadata/identity/oauth2/token` (the Azure Instance Metadata Service's managed identity endpoint,
+    /// as a VM sees it at 169.254.169.254): needs the `Metadata: true` header and a `resource`; a `client_id`,
+    /// when given, must name the identity assigned to the "VM", which is the simulator's client ID.
+    /// <https://learn.microsoft.com/entra/identity/managed-identities-azure-resources/how-to-use-vm-token#get-a-token-using-http>
+    pub fn token_imds(
+        &self,
+        metadata_header: Option<&str>,
+        resource: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Answer {
+        if !metadata_header.is_some_and(|h| h.eq_ignore_ascii_case("true")) {
+            return (
+                400,
+                json!({ "error": "invalid_request", "error_description": "Required metadata header not specified" }),
+            );
+        }
+        let Some(resource) = resource.filter(|r| !r.is_empty()) else {
+            return (
+                400,
+                json!({ "error": "invalid_request", "error_description": "Required query variable 'resource' is missing" }),
+            );
+        };
+        if client_id.is_some_and(|id| !id.eq_ignore_ascii_case(&self.config.client_id)) {
+            return (
+                400,
+                json!({ "error": "invalid_request", "error_description": "Identity not found" }),
+            );
+        }
+        let expires_in = self.expires_in();
+        // IMDS gives its numbers as strings, and expires_on on the client's (real) clock.
+        let real_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        (
+            200,
+            json!({
+                "access_token": self.mint(),
+                "client_id": self.config.client_id,
+                "expires_in": expires_in.to_string(),
+                "expires_on": (real_now + expires_in).to_string(),
+                "not_before": real_now.to_string(),
+                "resource": resource,
+                "token_type": "Bearer",
+            }),
+        )
+    }
+
     fn check_client(&self, form: &HashMap<String, String>, ts: &str) -> Option<Answer> {
         if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Some(aad_error(
@@ -372,6 +419,36 @@ mod tests {
                 .code,
             "InvalidAuthenticationToken"
         );
+    }
+
+    #[test]
+    fn managed_identity_tokens_need_the_metadata_header_and_the_assigned_identity() {
+        let config = Config::default();
+        let issuer = Issuer {
+            config: &config,
+            secret: "k",
+            now: 0.0,
+        };
+        let resource = Some("https://management.azure.com/");
+        let (status, body) = issuer.token_imds(None, resource, None);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("metadata header")));
+        let (status, _) = issuer.token_imds(Some("true"), None, None);
+        assert_eq!(status, 400);
+        let (status, body) = issuer.token_imds(Some("true"), resource, Some("someone-else"));
+        assert_eq!(
+            (status, body["error_description"].as_str()),
+            (400, Some("Identity not found"))
+        );
+        let (status, body) = issuer.token_imds(Some("true"), resource, Some(&config.client_id));
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["expires_in"].is_string(),
+            "IMDS sends numbers as strings: {body}"
+        );
+        assert_eq!(body["resource"], "https://management.azure.com/");
     }
 
     #[test]

@@ -207,6 +207,20 @@ async fn route(sim: &Arc<Sim>, req: &Request) -> Result<Reply, Dropped> {
             let (status, body) = issuer.token_v2(tenant, &form(req));
             Reply::json(status, &body)
         }
+        ("GET", ["metadata", "identity", "oauth2", "token"]) => {
+            let secret = sim.world().persisted.secret.clone();
+            let issuer = Issuer {
+                config: &sim.config,
+                secret: &secret,
+                now: sim.clock.now(),
+            };
+            let (status, body) = issuer.token_imds(
+                req.header("Metadata"),
+                req.query("resource"),
+                req.query("client_id"),
+            );
+            Reply::json(status, &body)
+        }
         ("POST", ["adfs", "oauth2", "token"]) | ("POST", [_, "oauth2", "token"]) => {
             let secret = sim.world().persisted.secret.clone();
             let issuer = Issuer {
