@@ -42,17 +42,59 @@ fn role_assignments(base: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The cluster minus what enabling the add-on may change: its add-on profiles, ETag and provisioning state.
-fn cluster_without_addons(base: &str) -> Value {
+/// The cluster minus what enabling the add-on may change: the ACI connector's profile, ETag and provisioning
+/// state. Every other add-on profile stays in the comparison.
+fn cluster_without_aci(base: &str) -> Value {
     let mut c = body(base, &cluster()).expect("the demo cluster exists");
     if let Some(o) = c.as_object_mut() {
         o.remove("etag");
     }
     if let Some(p) = c["properties"].as_object_mut() {
-        p.remove("addonProfiles");
         p.remove("provisioningState");
     }
+    if let Some(a) = c["properties"]["addonProfiles"].as_object_mut() {
+        a.remove("aciConnectorLinux");
+    }
     c
+}
+
+/// Replaces a resource's body out of band, as someone in the portal would.
+fn edit(base: &str, id: &str, body: &Value) {
+    let (status, answer) = sim_control(
+        base,
+        "PUT",
+        &format!("/_sim/resource?id={}", encode(id)),
+        Some(body),
+    );
+    assert_eq!(status, 200, "out-of-band edit of {id}: {answer}");
+}
+
+fn subnet() -> String {
+    format!("{}/subnets/virtual-node-aci", vnet())
+}
+
+/// The ACI service association links on the virtual node's subnet.
+fn links(base: &str) -> Vec<Value> {
+    body(base, &subnet()).expect("the subnet exists")["properties"]["serviceAssociationLinks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Resource addresses in the workspace's state.
+fn state_list(ws: &Workspace) -> Vec<String> {
+    let run = ws.terraform(&["state", "list"]);
+    assert!(run.success, "state list failed:\n{}", run.text());
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+/// The virtual node's attributes in the workspace's state.
+fn state_values(ws: &Workspace) -> Value {
+    let run = ws.terraform(&["show", "-json"]);
+    assert!(run.success, "show failed:\n{}", run.text());
+    let shown: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("show -json is not JSON ({e}):\n{}", run.stdout));
+    shown["values"]["root_module"]["resources"][0]["values"].clone()
 }
 
 fn aci_addon(base: &str) -> Value {
@@ -144,12 +186,16 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let url = simulator.url.clone();
     let ws = workspace();
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
-    let before = cluster_without_addons(&url);
+    // Another add-on the read-modify-write must keep.
+    let mut demo = body(&url, &cluster()).expect("the demo cluster");
+    demo["properties"]["addonProfiles"] = json!({"azurepolicy": {"enabled": true}});
+    edit(&url, &cluster(), &demo);
+    let before = cluster_without_aci(&url);
 
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(apply.success, "apply failed:\n{}", apply.text());
 
-    let subnet_id = format!("{}/subnets/virtual-node-aci", vnet());
+    let subnet_id = subnet();
     let subnet = body(&url, &subnet_id).expect("the subnet exists");
     assert_eq!(subnet["properties"]["addressPrefix"], "10.0.16.0/24");
     assert_eq!(
@@ -177,7 +223,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     assert_eq!(addon["enabled"], true);
     assert_eq!(addon["config"]["SubnetName"], "virtual-node-aci");
     assert_eq!(
-        cluster_without_addons(&url),
+        cluster_without_aci(&url),
         before,
         "enabling the add-on changed another setting"
     );
@@ -204,13 +250,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     // Someone disables the add-on in the portal: the plan shows it, apply puts it back.
     let mut edited = body(&url, &cluster()).expect("cluster");
     edited["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&cluster())),
-        Some(&edited),
-    );
-    assert_eq!(status, 200, "out-of-band edit: {answer}");
+    edit(&url, &cluster(), &edited);
     let drift = ws.terraform(&["plan", "-no-color"]);
     assert!(drift.success, "plan after drift failed:\n{}", drift.text());
     assert!(
@@ -251,6 +291,31 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     );
     assert_no_changes(&ws, "after the role was granted again");
 
+    // The delegation removed out of band is put back.
+    let mut undelegated = body(&url, &subnet_id).expect("the subnet");
+    undelegated["properties"]["delegations"] = json!([]);
+    edit(&url, &subnet_id, &undelegated);
+    let drift = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        drift.success
+            && drift.stdout.contains("updated in-place")
+            && drift.stdout.contains("delegation_name"),
+        "{}",
+        drift.text()
+    );
+    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        fix.success,
+        "apply after the delegation was removed failed:\n{}",
+        fix.text()
+    );
+    assert_eq!(
+        body(&url, &subnet_id).expect("the subnet")["properties"]["delegations"][0]["properties"]
+            ["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    assert_no_changes(&ws, "after the delegation was put back");
+
     // Import by the subnet ID recovers the same state.
     let rm = ws.terraform(&["state", "rm", "-no-color", "largek8s_virtual_node.aci"]);
     assert!(rm.success, "{}", rm.text());
@@ -263,6 +328,8 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     assert!(import.success, "import failed:\n{}", import.text());
     assert_no_changes(&ws, "after import");
 
+    // Disabling the add-on leaves ACI's link on the subnet; destroy must delete it before the subnet.
+    assert_eq!(links(&url).len(), 1, "the add-on links the subnet");
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
     assert!(
@@ -279,7 +346,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         "the add-on is still enabled"
     );
     assert_eq!(
-        cluster_without_addons(&url),
+        cluster_without_aci(&url),
         before,
         "destroy changed another setting of the cluster"
     );
@@ -413,4 +480,252 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
         role_assignments(&url).is_empty(),
         "the adopted assignment is removed with the virtual node"
     );
+}
+
+#[test]
+fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+
+    // Someone disables the virtual-node add-on with the AKS CLI: ACI's link stays on the subnet.
+    let mut disabled = body(&url, &cluster()).expect("cluster");
+    disabled["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
+    edit(&url, &cluster(), &disabled);
+    let left = links(&url);
+    assert_eq!(left.len(), 1, "the link outlives the add-on");
+    assert_eq!(
+        left[0]["properties"]["link"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(cluster().to_ascii_lowercase())
+    );
+
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+    assert!(body(&url, &subnet()).is_none(), "the subnet is left behind");
+    assert!(role_assignments(&url).is_empty());
+}
+
+#[test]
+fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_adopted() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let cluster_before = cluster_without_aci(&url);
+    let subnet_body = |props: Value| json!({"name": "virtual-node-aci", "properties": props});
+    let nic = format!("{RG}/providers/Microsoft.Network/networkInterfaces/someone-elses-nic");
+
+    let refusals = [
+        (
+            "a different prefix",
+            subnet_body(json!({"addressPrefix": "10.0.17.0/24"})),
+            "10.0.17.0/24",
+        ),
+        (
+            "another service's delegation",
+            subnet_body(json!({"addressPrefix": "10.0.16.0/24", "delegations": [
+                {"name": "web", "properties": {"serviceName": "Microsoft.Web/serverFarms"}}]})),
+            "Microsoft.Web/serverFarms",
+        ),
+        (
+            "a network interface in it",
+            subnet_body(json!({"addressPrefix": "10.0.16.0/24"})),
+            "network interfaces use it",
+        ),
+    ];
+    for (case, existing, why) in refusals {
+        edit(&url, &subnet(), &existing);
+        if why == "network interfaces use it" {
+            let nic_body = json!({"location": "westeurope", "properties": {"ipConfigurations": [{
+                "name": "ipconfig1",
+                "properties": {"subnet": {"id": subnet()}, "privateIPAddress": "10.0.16.4"}}]}});
+            edit(&url, &nic, &nic_body);
+        }
+        let subnet_before = body(&url, &subnet()).expect("the existing subnet");
+        let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+        assert!(
+            !apply.success,
+            "a subnet with {case} must not be adopted:\n{}",
+            apply.text()
+        );
+        assert!(
+            apply
+                .stderr
+                .contains("A subnet of that name already exists")
+                && apply.stderr.contains(why)
+                && apply.stderr.contains("subnet_name"),
+            "the error for {case} says why and where:\n{}",
+            apply.text()
+        );
+        let mut subnet_after = body(&url, &subnet()).expect("the existing subnet");
+        subnet_after["etag"] = subnet_before["etag"].clone();
+        assert_eq!(
+            subnet_after, subnet_before,
+            "{case}: the subnet was changed"
+        );
+        assert!(
+            role_assignments(&url).is_empty(),
+            "{case}: a role was granted"
+        );
+        assert_eq!(
+            cluster_without_aci(&url),
+            cluster_before,
+            "{case}: the cluster changed"
+        );
+        assert_ne!(
+            aci_addon(&url)["enabled"],
+            true,
+            "{case}: the add-on was enabled"
+        );
+        assert!(
+            state_list(&ws).is_empty(),
+            "{case}: someone else's subnet was recorded in state"
+        );
+    }
+
+    // Empty and compatible: adopted, delegated, and the virtual node converges.
+    let (status, answer) = sim_control(
+        &url,
+        "DELETE",
+        &format!("/_sim/resource?id={}", encode(&nic)),
+        None,
+    );
+    assert_eq!(status, 200, "removing the NIC: {answer}");
+    edit(
+        &url,
+        &subnet(),
+        &subnet_body(json!({"addressPrefix": "10.0.16.0/24"})),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        apply.success,
+        "adopting the empty subnet failed:\n{}",
+        apply.text()
+    );
+    let adopted = body(&url, &subnet()).expect("the adopted subnet");
+    assert_eq!(
+        adopted["properties"]["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    assert_eq!(role_assignments(&url).len(), 1);
+    assert_eq!(aci_addon(&url)["enabled"], true);
+    assert_no_changes(&ws, "after adopting the subnet");
+}
+
+/// A fault that holds the managed-cluster PUT (the add-on write) unanswered far longer than any test runs.
+fn hold_the_addon_write(base: &str) {
+    let rule = json!({"method": "PUT", "path": "/managedClusters/largek8s-aks$", "latencyMs": 600_000, "times": 1});
+    let (status, answer) = sim_control(base, "POST", "/_sim/faults", Some(&rule));
+    assert_eq!(status, 201, "fault rule: {answer}");
+}
+
+/// After an apply that stopped at the add-on write: the subnet and the role are made and in state, the add-on
+/// is not; the next apply finishes the job without doubling anything.
+fn assert_partial_then_converges(ws: &Workspace, base: &str) {
+    let partial = state_values(ws);
+    assert_eq!(
+        partial["subnet_id"].as_str().map(str::to_ascii_lowercase),
+        Some(subnet().to_ascii_lowercase()),
+        "the subnet is in state: {partial}"
+    );
+    assert!(
+        partial["role_assignment_id"].is_string(),
+        "the role assignment is in state: {partial}"
+    );
+    assert!(
+        partial["cluster_id"].is_null(),
+        "the add-on is not in state: {partial}"
+    );
+    assert!(body(base, &subnet()).is_some());
+    assert_eq!(role_assignments(base).len(), 1);
+    assert_ne!(aci_addon(base)["enabled"], true);
+
+    let again = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(again.success, "the next apply failed:\n{}", again.text());
+    assert_eq!(role_assignments(base).len(), 1, "the role was doubled");
+    let subnets: Vec<Value> = sim_resources(base)
+        .into_iter()
+        .filter(|r| {
+            r["type"].as_str().is_some_and(|t| {
+                t.eq_ignore_ascii_case("Microsoft.Network/virtualNetworks/subnets")
+            })
+        })
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        2,
+        "the node subnet and one virtual-node subnet: {subnets:?}"
+    );
+    assert_eq!(aci_addon(base)["enabled"], true);
+    assert_eq!(aci_addon(base)["config"]["SubnetName"], "virtual-node-aci");
+    assert_no_changes(ws, "after the next apply");
+}
+
+#[test]
+fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_role_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    hold_the_addon_write(&url);
+
+    let running = ws.spawn_terraform(&["apply", "-auto-approve", "-no-color"]);
+    let held = largek8s_acceptance::wait_until(std::time::Duration::from_secs(120), || {
+        let (_, rules) = sim_control(&url, "GET", "/_sim/faults", None);
+        rules[0]["fired"] == 1
+    });
+    assert!(held, "the add-on write never reached the simulator");
+    running.interrupt();
+    let run = running.wait();
+    assert!(
+        !run.success,
+        "an interrupted apply must fail:\n{}",
+        run.text()
+    );
+    assert!(
+        run.stderr
+            .contains("Failed to enable the virtual-node add-on")
+            && run.stderr.contains("Terraform was interrupted"),
+        "the error says what stopped and what to do:\n{}",
+        run.text()
+    );
+    assert_partial_then_converges(&ws, &url);
+}
+
+#[test]
+fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &cluster(),
+            "  timeouts {\n    create = \"5s\"\n  }",
+        ),
+    );
+    hold_the_addon_write(&url);
+
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        !apply.success,
+        "the apply must run out of time:\n{}",
+        apply.text()
+    );
+    assert!(
+        apply
+            .stderr
+            .contains("Failed to enable the virtual-node add-on")
+            && apply.stderr.contains("time ran out"),
+        "the error says what ran out and what to do:\n{}",
+        apply.text()
+    );
+    assert_partial_then_converges(&ws, &url);
 }
