@@ -19,10 +19,6 @@ fn cluster() -> String {
     format!("{RG}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks")
 }
 
-fn encode(id: &str) -> String {
-    id.replace('/', "%2F")
-}
-
 /// The rendered body of one resource, if it exists.
 fn body(base: &str, id: &str) -> Option<Value> {
     sim_resources(base)
@@ -58,15 +54,20 @@ fn cluster_without_aci(base: &str) -> Value {
     c
 }
 
-/// Replaces a resource's body out of band, as someone in the portal would.
+/// Creates or replaces a resource out of band, as someone in the portal would.
 fn edit(base: &str, id: &str, body: &Value) {
-    let (status, answer) = sim_control(
-        base,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(id)),
-        Some(body),
-    );
-    assert_eq!(status, 200, "out-of-band edit of {id}: {answer}");
+    out_of_band(base, "PUT", id, Some(body));
+}
+
+/// Deletes a resource out of band.
+fn remove(base: &str, id: &str) {
+    out_of_band(base, "DELETE", id, None);
+}
+
+fn out_of_band(base: &str, method: &str, id: &str, body: Option<&Value>) {
+    let path = format!("/_sim/resource?id={}", id.replace('/', "%2F"));
+    let (status, answer) = sim_control(base, method, &path, body);
+    assert_eq!(status, 200, "out-of-band {method} of {id}: {answer}");
 }
 
 fn subnet() -> String {
@@ -170,6 +171,31 @@ output "role_assignment_id" {{
     )
 }
 
+/// After an out-of-band change (`what`): the plan shows `attribute` changing in place, and apply succeeds.
+fn plan_shows_and_apply_fixes(ws: &Workspace, attribute: &str, what: &str) {
+    let drift = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        drift.success
+            && drift.stdout.contains("updated in-place")
+            && drift.stdout.contains(attribute),
+        "the plan after {what} shows no change of {attribute}:\n{}",
+        drift.text()
+    );
+    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(fix.success, "apply after {what} failed:\n{}", fix.text());
+}
+
+/// `terraform <args>` must fail (`case`) with an error that contains every one of `needles`.
+fn assert_fails_saying(ws: &Workspace, args: &[&str], case: &str, needles: &[&str]) {
+    let run = ws.terraform(args);
+    assert!(!run.success, "{case} must fail:\n{}", run.text());
+    assert!(
+        needles.iter().all(|n| run.stderr.contains(n)),
+        "{case}: the error does not say all of {needles:?}:\n{}",
+        run.text()
+    );
+}
+
 fn assert_no_changes(ws: &Workspace, when: &str) {
     let plan = ws.terraform(&["plan", "-no-color"]);
     assert!(plan.success, "plan {when} failed:\n{}", plan.text());
@@ -251,39 +277,14 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let mut edited = body(&url, &cluster()).expect("cluster");
     edited["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
     edit(&url, &cluster(), &edited);
-    let drift = ws.terraform(&["plan", "-no-color"]);
-    assert!(drift.success, "plan after drift failed:\n{}", drift.text());
-    assert!(
-        drift.stdout.contains("updated in-place") && drift.stdout.contains("cluster_id"),
-        "{}",
-        drift.text()
-    );
-    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(fix.success, "apply after drift failed:\n{}", fix.text());
+    plan_shows_and_apply_fixes(&ws, "cluster_id", "the add-on was disabled");
     assert_eq!(aci_addon(&url)["enabled"], true);
     assert_no_changes(&ws, "after the drift was fixed");
 
     // The role assignment deleted out of band is granted again.
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
-    let (status, answer) = sim_control(
-        &url,
-        "DELETE",
-        &format!("/_sim/resource?id={}", encode(&role_id)),
-        None,
-    );
-    assert_eq!(status, 200, "out-of-band delete: {answer}");
-    let drift = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        drift.success && drift.stdout.contains("role_assignment_id"),
-        "{}",
-        drift.text()
-    );
-    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        fix.success,
-        "apply after the role was deleted failed:\n{}",
-        fix.text()
-    );
+    remove(&url, &role_id);
+    plan_shows_and_apply_fixes(&ws, "role_assignment_id", "the role assignment was deleted");
     assert_eq!(
         role_assignments(&url).len(),
         1,
@@ -295,20 +296,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let mut undelegated = body(&url, &subnet_id).expect("the subnet");
     undelegated["properties"]["delegations"] = json!([]);
     edit(&url, &subnet_id, &undelegated);
-    let drift = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        drift.success
-            && drift.stdout.contains("updated in-place")
-            && drift.stdout.contains("delegation_name"),
-        "{}",
-        drift.text()
-    );
-    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        fix.success,
-        "apply after the delegation was removed failed:\n{}",
-        fix.text()
-    );
+    plan_shows_and_apply_fixes(&ws, "delegation_name", "the delegation was removed");
     assert_eq!(
         body(&url, &subnet_id).expect("the subnet")["properties"]["delegations"][0]["properties"]
             ["serviceName"],
@@ -362,29 +350,21 @@ fn a_prefix_overlapping_a_subnet_or_outside_the_vnet_fails_the_plan() {
     let ws = workspace();
 
     ws.write("main.tf", &config(&simulator, "10.0.8.0/24", &cluster()));
-    let overlap = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        !overlap.success,
-        "an overlapping prefix must fail the plan:\n{}",
-        overlap.text()
-    );
-    assert!(
-        overlap.stderr.contains("10.0.8.0/24") && overlap.stderr.contains("10.0.0.0/20"),
-        "the error names both CIDRs:\n{}",
-        overlap.text()
+    // The error names both CIDRs.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan with an overlapping prefix",
+        &["10.0.8.0/24", "10.0.0.0/20"],
     );
 
     ws.write("main.tf", &config(&simulator, "10.1.0.0/24", &cluster()));
-    let outside = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        !outside.success,
-        "a prefix outside the VNet must fail the plan:\n{}",
-        outside.text()
-    );
-    assert!(
-        outside.stderr.contains("10.1.0.0/24") && outside.stderr.contains("10.0.0.0/16"),
-        "the error names the prefix and the address space:\n{}",
-        outside.text()
+    // The error names the prefix and the address space.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan with a prefix outside the VNet",
+        &["10.1.0.0/24", "10.0.0.0/16"],
     );
 }
 
@@ -395,33 +375,17 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     let kubenet = format!("{RG}/providers/Microsoft.ContainerService/managedClusters/kubenet-aks");
     let mut cluster_body = body(&url, &cluster()).expect("the demo cluster");
     cluster_body["properties"]["networkProfile"]["networkPlugin"] = json!("kubenet");
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&kubenet)),
-        Some(&cluster_body),
-    );
-    assert_eq!(status, 200, "creating the kubenet cluster: {answer}");
+    edit(&url, &kubenet, &cluster_body);
 
     let ws = workspace();
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &kubenet));
-    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        !apply.success,
-        "a kubenet cluster must be refused:\n{}",
-        apply.text()
+    assert_fails_saying(
+        &ws,
+        &["apply", "-auto-approve", "-no-color"],
+        "an apply on a kubenet cluster",
+        &["Azure CNI", "kubenet", "cluster_id"],
     );
-    assert!(
-        apply.stderr.contains("Azure CNI")
-            && apply.stderr.contains("kubenet")
-            && apply.stderr.contains("cluster_id"),
-        "the error says why and where:\n{}",
-        apply.text()
-    );
-    assert!(
-        body(&url, &format!("{}/subnets/virtual-node-aci", vnet())).is_none(),
-        "a subnet was created"
-    );
+    assert!(body(&url, &subnet()).is_none(), "a subnet was created");
     assert!(
         role_assignments(&url).is_empty(),
         "a role assignment was created"
@@ -441,13 +405,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
         "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sim::SUBSCRIPTION),
         "principalId": CLUSTER_PRINCIPAL,
     }});
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&existing)),
-        Some(&grant),
-    );
-    assert_eq!(status, 200, "granting Contributor out of band: {answer}");
+    edit(&url, &existing, &grant);
 
     let ws = workspace();
     ws.write(
@@ -547,20 +505,11 @@ fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_a
             edit(&url, &nic, &nic_body);
         }
         let subnet_before = body(&url, &subnet()).expect("the existing subnet");
-        let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-        assert!(
-            !apply.success,
-            "a subnet with {case} must not be adopted:\n{}",
-            apply.text()
-        );
-        assert!(
-            apply
-                .stderr
-                .contains("A subnet of that name already exists")
-                && apply.stderr.contains(why)
-                && apply.stderr.contains("subnet_name"),
-            "the error for {case} says why and where:\n{}",
-            apply.text()
+        assert_fails_saying(
+            &ws,
+            &["apply", "-auto-approve", "-no-color"],
+            &format!("adopting a subnet with {case}"),
+            &["A subnet of that name already exists", why, "subnet_name"],
         );
         let mut subnet_after = body(&url, &subnet()).expect("the existing subnet");
         subnet_after["etag"] = subnet_before["etag"].clone();
@@ -589,13 +538,7 @@ fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_a
     }
 
     // Empty and compatible: adopted, delegated, and the virtual node converges.
-    let (status, answer) = sim_control(
-        &url,
-        "DELETE",
-        &format!("/_sim/resource?id={}", encode(&nic)),
-        None,
-    );
-    assert_eq!(status, 200, "removing the NIC: {answer}");
+    remove(&url, &nic);
     edit(
         &url,
         &subnet(),
@@ -713,19 +656,12 @@ fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converge
     );
     hold_the_addon_write(&url);
 
-    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        !apply.success,
-        "the apply must run out of time:\n{}",
-        apply.text()
-    );
-    assert!(
-        apply
-            .stderr
-            .contains("Failed to enable the virtual-node add-on")
-            && apply.stderr.contains("time ran out"),
-        "the error says what ran out and what to do:\n{}",
-        apply.text()
+    // The error says what ran out and what to do.
+    assert_fails_saying(
+        &ws,
+        &["apply", "-auto-approve", "-no-color"],
+        "an apply that runs out of time",
+        &["Failed to enable the virtual-node add-on", "time ran out"],
     );
     assert_partial_then_converges(&ws, &url);
 }

@@ -451,16 +451,22 @@ fn delete(
     let mut deleting = r.clone();
     deleting.body["properties"]["provisioningState"] = json!("Deleting");
     w.put(deleting);
+    let reply = accepted(sim, &mut w, op);
+    drop(w);
+    sim.mark_dirty();
+    Ok(reply)
+}
+
+/// Starts `op` and answers 202 with the headers a client polls it by.
+fn accepted(sim: &Sim, w: &mut World, op: Operation) -> Reply {
     let (status_url, location) = operation_urls(sim, &op);
     let wait = poll_after(sim, &op);
     w.start(op);
-    sim.note_due(&w);
-    drop(w);
-    sim.mark_dirty();
-    Ok(Reply::empty(202)
+    sim.note_due(w);
+    Reply::empty(202)
         .header("Location", location)
         .header("Azure-AsyncOperation", status_url)
-        .header("Retry-After", (wait.ceil() as u64).to_string()))
+        .header("Retry-After", (wait.ceil() as u64).to_string())
 }
 
 /// ACI's extension resource on a subnet: `{subnetId}/providers/Microsoft.ContainerInstance/serviceAssociationLinks/default`.
@@ -507,16 +513,10 @@ fn delete_service_association_link(
     }
     let latency = lro::latency(&rid.resource_type, OpKind::Delete);
     let op = new_operation(&w, rid, &unlinked.id, OpKind::Update, now, latency, outcome);
-    let (status_url, location) = operation_urls(sim, &op);
-    let wait = poll_after(sim, &op);
-    w.start(op);
-    sim.note_due(&w);
+    let reply = accepted(sim, &mut w, op);
     drop(w);
     sim.mark_dirty();
-    Ok(Reply::empty(202)
-        .header("Location", location)
-        .header("Azure-AsyncOperation", status_url)
-        .header("Retry-After", (wait.ceil() as u64).to_string()))
+    Ok(reply)
 }
 
 fn operation(sim: &Sim, req: &Request, rid: &ResourceId, results: bool) -> Result<Reply, ArmError> {

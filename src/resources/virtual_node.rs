@@ -1239,14 +1239,14 @@ async fn destroy(arm: &ArmClient, op: &Ctx, prior: &Value) -> Result<(), (Value,
     Ok(())
 }
 
-/// Whether the subnet body carries ACI's service association link.
-fn has_aci_link(subnet: &Json) -> bool {
+/// The service association links ACI put on a subnet (the add-on's, or container groups').
+fn aci_links(subnet: &Json) -> impl Iterator<Item = &Json> {
     subnet
         .pointer("/properties/serviceAssociationLinks")
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
-        .any(|l| {
+        .filter(|l| {
             l.pointer("/properties/linkedResourceType")
                 .and_then(Json::as_str)
                 .is_some_and(|t| t.eq_ignore_ascii_case(ACI_SERVICE))
@@ -1265,7 +1265,7 @@ async fn remove_aci_link(arm: &ArmClient, op: &Ctx, subnet: &str) -> Result<(), 
     else {
         return Ok(());
     };
-    if !has_aci_link(&found.body) {
+    if aci_links(&found.body).next().is_none() {
         return Ok(());
     }
     info(
@@ -1301,12 +1301,7 @@ async fn recover(arm: &ArmClient, op: &Ctx, id: &str) -> Result<Value, Diagnosti
         .ok_or_else(|| {
             Diagnostic::error("Cannot import", format!("subnet {subnet} does not exist"))
         })?;
-    let cluster = found
-        .body
-        .pointer("/properties/serviceAssociationLinks")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
+    let cluster = aci_links(&found.body)
         .filter_map(|l| l.pointer("/properties/link").and_then(Json::as_str))
         .find_map(|l| ResourceId::parse_as(l, ResourceKind::ManagedCluster).ok());
     let mut principal = None;
@@ -1671,16 +1666,17 @@ mod tests {
     }
 
     #[test]
-    fn only_aci_s_service_association_link_is_deleted_through_aci() {
+    fn only_aci_s_service_association_links_are_deleted_through_aci_or_name_the_cluster() {
         let link = |service: &str| {
             json!({"properties": {"serviceAssociationLinks": [
                 {"name": "acisal", "properties": {"linkedResourceType": service}}]}})
         };
-        assert!(has_aci_link(&link(
-            "microsoft.containerinstance/containerGroups"
-        )));
-        assert!(!has_aci_link(&link("Microsoft.Web/serverFarms")));
-        assert!(!has_aci_link(&json!({"properties": {}})));
+        assert_eq!(
+            aci_links(&link("microsoft.containerinstance/containerGroups")).count(),
+            1
+        );
+        assert_eq!(aci_links(&link("Microsoft.Web/serverFarms")).count(), 0);
+        assert_eq!(aci_links(&json!({"properties": {}})).count(), 0);
     }
 
     #[test]
