@@ -645,13 +645,15 @@ fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converge
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
     let ws = workspace();
+    // Long enough to make the subnet and the role on a busy machine (about a second here), far shorter than
+    // the held add-on write.
     ws.write(
         "main.tf",
         &config_with(
             &simulator,
             "10.0.16.0/24",
             &cluster(),
-            "  timeouts {\n    create = \"5s\"\n  }",
+            "  timeouts {\n    create = \"8s\"\n  }",
         ),
     );
     hold_the_addon_write(&url);
