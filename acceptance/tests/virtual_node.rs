@@ -441,7 +441,8 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
 }
 
 #[test]
-fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind() {
+fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_even_after_a_failure(
+) {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
     let ws = workspace();
@@ -462,10 +463,26 @@ fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind()
         Some(cluster().to_ascii_lowercase())
     );
 
+    // ACI fails the first delete of the link: destroy stops there, keeps the virtual node in state, and the
+    // next destroy finishes.
+    add_fault(
+        &url,
+        json!({"method": "DELETE", "path": "serviceAssociationLinks", "asyncOutcome": "Failed", "times": 1}),
+    );
+    assert_fails_saying(
+        &ws,
+        &["destroy", "-auto-approve", "-no-color"],
+        "a destroy whose link delete fails",
+        &["Failed to remove ACI's service association link"],
+    );
+    assert_eq!(state_list(&ws), ["largek8s_virtual_node.aci"]);
+    assert_eq!(links(&url).len(), 1, "the failed delete keeps the link");
+
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
     assert!(body(&url, &subnet()).is_none(), "the subnet is left behind");
     assert!(role_assignments(&url).is_empty());
+    assert!(state_list(&ws).is_empty());
 }
 
 #[test]
@@ -562,9 +579,15 @@ fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_a
 
 /// A fault that holds the managed-cluster PUT (the add-on write) unanswered far longer than any test runs.
 fn hold_the_addon_write(base: &str) {
-    let rule = json!({"method": "PUT", "path": "/managedClusters/largek8s-aks$", "latencyMs": 600_000, "times": 1});
+    add_fault(
+        base,
+        json!({"method": "PUT", "path": "/managedClusters/largek8s-aks$", "latencyMs": 600_000, "times": 1}),
+    );
+}
+
+fn add_fault(base: &str, rule: Value) {
     let (status, answer) = sim_control(base, "POST", "/_sim/faults", Some(&rule));
-    assert_eq!(status, 201, "fault rule: {answer}");
+    assert_eq!(status, 201, "fault rule {rule}: {answer}");
 }
 
 /// After an apply that stopped at the add-on write: the subnet and the role are made and in state, the add-on
