@@ -19,10 +19,6 @@ fn cluster() -> String {
     format!("{RG}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks")
 }
 
-fn encode(id: &str) -> String {
-    id.replace('/', "%2F")
-}
-
 /// The rendered body of one resource, if it exists.
 fn body(base: &str, id: &str) -> Option<Value> {
     sim_resources(base)
@@ -42,17 +38,64 @@ fn role_assignments(base: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The cluster minus what enabling the add-on may change: its add-on profiles, ETag and provisioning state.
-fn cluster_without_addons(base: &str) -> Value {
+/// The cluster minus what enabling the add-on may change: the ACI connector's profile, ETag and provisioning
+/// state. Every other add-on profile stays in the comparison.
+fn cluster_without_aci(base: &str) -> Value {
     let mut c = body(base, &cluster()).expect("the demo cluster exists");
     if let Some(o) = c.as_object_mut() {
         o.remove("etag");
     }
     if let Some(p) = c["properties"].as_object_mut() {
-        p.remove("addonProfiles");
         p.remove("provisioningState");
     }
+    if let Some(a) = c["properties"]["addonProfiles"].as_object_mut() {
+        a.remove("aciConnectorLinux");
+    }
     c
+}
+
+/// Creates or replaces a resource out of band, as someone in the portal would.
+fn edit(base: &str, id: &str, body: &Value) {
+    out_of_band(base, "PUT", id, Some(body));
+}
+
+/// Deletes a resource out of band.
+fn remove(base: &str, id: &str) {
+    out_of_band(base, "DELETE", id, None);
+}
+
+fn out_of_band(base: &str, method: &str, id: &str, body: Option<&Value>) {
+    let path = format!("/_sim/resource?id={}", id.replace('/', "%2F"));
+    let (status, answer) = sim_control(base, method, &path, body);
+    assert_eq!(status, 200, "out-of-band {method} of {id}: {answer}");
+}
+
+fn subnet() -> String {
+    format!("{}/subnets/virtual-node-aci", vnet())
+}
+
+/// The ACI service association links on the virtual node's subnet.
+fn links(base: &str) -> Vec<Value> {
+    body(base, &subnet()).expect("the subnet exists")["properties"]["serviceAssociationLinks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Resource addresses in the workspace's state.
+fn state_list(ws: &Workspace) -> Vec<String> {
+    let run = ws.terraform(&["state", "list"]);
+    assert!(run.success, "state list failed:\n{}", run.text());
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+/// The virtual node's attributes in the workspace's state.
+fn state_values(ws: &Workspace) -> Value {
+    let run = ws.terraform(&["show", "-json"]);
+    assert!(run.success, "show failed:\n{}", run.text());
+    let shown: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("show -json is not JSON ({e}):\n{}", run.stdout));
+    shown["values"]["root_module"]["resources"][0]["values"].clone()
 }
 
 fn aci_addon(base: &str) -> Value {
@@ -128,6 +171,31 @@ output "role_assignment_id" {{
     )
 }
 
+/// After an out-of-band change (`what`): the plan shows `attribute` changing in place, and apply succeeds.
+fn plan_shows_and_apply_fixes(ws: &Workspace, attribute: &str, what: &str) {
+    let drift = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        drift.success
+            && drift.stdout.contains("updated in-place")
+            && drift.stdout.contains(attribute),
+        "the plan after {what} shows no change of {attribute}:\n{}",
+        drift.text()
+    );
+    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(fix.success, "apply after {what} failed:\n{}", fix.text());
+}
+
+/// `terraform <args>` must fail (`case`) with an error that contains every one of `needles`.
+fn assert_fails_saying(ws: &Workspace, args: &[&str], case: &str, needles: &[&str]) {
+    let run = ws.terraform(args);
+    assert!(!run.success, "{case} must fail:\n{}", run.text());
+    assert!(
+        needles.iter().all(|n| run.stderr.contains(n)),
+        "{case}: the error does not say all of {needles:?}:\n{}",
+        run.text()
+    );
+}
+
 fn assert_no_changes(ws: &Workspace, when: &str) {
     let plan = ws.terraform(&["plan", "-no-color"]);
     assert!(plan.success, "plan {when} failed:\n{}", plan.text());
@@ -144,12 +212,16 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let url = simulator.url.clone();
     let ws = workspace();
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
-    let before = cluster_without_addons(&url);
+    // Another add-on the read-modify-write must keep.
+    let mut demo = body(&url, &cluster()).expect("the demo cluster");
+    demo["properties"]["addonProfiles"] = json!({"azurepolicy": {"enabled": true}});
+    edit(&url, &cluster(), &demo);
+    let before = cluster_without_aci(&url);
 
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(apply.success, "apply failed:\n{}", apply.text());
 
-    let subnet_id = format!("{}/subnets/virtual-node-aci", vnet());
+    let subnet_id = subnet();
     let subnet = body(&url, &subnet_id).expect("the subnet exists");
     assert_eq!(subnet["properties"]["addressPrefix"], "10.0.16.0/24");
     assert_eq!(
@@ -177,7 +249,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     assert_eq!(addon["enabled"], true);
     assert_eq!(addon["config"]["SubnetName"], "virtual-node-aci");
     assert_eq!(
-        cluster_without_addons(&url),
+        cluster_without_aci(&url),
         before,
         "enabling the add-on changed another setting"
     );
@@ -204,52 +276,33 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     // Someone disables the add-on in the portal: the plan shows it, apply puts it back.
     let mut edited = body(&url, &cluster()).expect("cluster");
     edited["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&cluster())),
-        Some(&edited),
-    );
-    assert_eq!(status, 200, "out-of-band edit: {answer}");
-    let drift = ws.terraform(&["plan", "-no-color"]);
-    assert!(drift.success, "plan after drift failed:\n{}", drift.text());
-    assert!(
-        drift.stdout.contains("updated in-place") && drift.stdout.contains("cluster_id"),
-        "{}",
-        drift.text()
-    );
-    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(fix.success, "apply after drift failed:\n{}", fix.text());
+    edit(&url, &cluster(), &edited);
+    plan_shows_and_apply_fixes(&ws, "cluster_id", "the add-on was disabled");
     assert_eq!(aci_addon(&url)["enabled"], true);
     assert_no_changes(&ws, "after the drift was fixed");
 
     // The role assignment deleted out of band is granted again.
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
-    let (status, answer) = sim_control(
-        &url,
-        "DELETE",
-        &format!("/_sim/resource?id={}", encode(&role_id)),
-        None,
-    );
-    assert_eq!(status, 200, "out-of-band delete: {answer}");
-    let drift = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        drift.success && drift.stdout.contains("role_assignment_id"),
-        "{}",
-        drift.text()
-    );
-    let fix = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        fix.success,
-        "apply after the role was deleted failed:\n{}",
-        fix.text()
-    );
+    remove(&url, &role_id);
+    plan_shows_and_apply_fixes(&ws, "role_assignment_id", "the role assignment was deleted");
     assert_eq!(
         role_assignments(&url).len(),
         1,
         "the role assignment is back"
     );
     assert_no_changes(&ws, "after the role was granted again");
+
+    // The delegation removed out of band is put back.
+    let mut undelegated = body(&url, &subnet_id).expect("the subnet");
+    undelegated["properties"]["delegations"] = json!([]);
+    edit(&url, &subnet_id, &undelegated);
+    plan_shows_and_apply_fixes(&ws, "delegation_name", "the delegation was removed");
+    assert_eq!(
+        body(&url, &subnet_id).expect("the subnet")["properties"]["delegations"][0]["properties"]
+            ["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    assert_no_changes(&ws, "after the delegation was put back");
 
     // Import by the subnet ID recovers the same state.
     let rm = ws.terraform(&["state", "rm", "-no-color", "largek8s_virtual_node.aci"]);
@@ -263,6 +316,8 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     assert!(import.success, "import failed:\n{}", import.text());
     assert_no_changes(&ws, "after import");
 
+    // Disabling the add-on leaves ACI's link on the subnet; destroy must delete it before the subnet.
+    assert_eq!(links(&url).len(), 1, "the add-on links the subnet");
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
     assert!(
@@ -279,7 +334,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         "the add-on is still enabled"
     );
     assert_eq!(
-        cluster_without_addons(&url),
+        cluster_without_aci(&url),
         before,
         "destroy changed another setting of the cluster"
     );
@@ -295,29 +350,21 @@ fn a_prefix_overlapping_a_subnet_or_outside_the_vnet_fails_the_plan() {
     let ws = workspace();
 
     ws.write("main.tf", &config(&simulator, "10.0.8.0/24", &cluster()));
-    let overlap = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        !overlap.success,
-        "an overlapping prefix must fail the plan:\n{}",
-        overlap.text()
-    );
-    assert!(
-        overlap.stderr.contains("10.0.8.0/24") && overlap.stderr.contains("10.0.0.0/20"),
-        "the error names both CIDRs:\n{}",
-        overlap.text()
+    // The error names both CIDRs.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan with an overlapping prefix",
+        &["10.0.8.0/24", "10.0.0.0/20"],
     );
 
     ws.write("main.tf", &config(&simulator, "10.1.0.0/24", &cluster()));
-    let outside = ws.terraform(&["plan", "-no-color"]);
-    assert!(
-        !outside.success,
-        "a prefix outside the VNet must fail the plan:\n{}",
-        outside.text()
-    );
-    assert!(
-        outside.stderr.contains("10.1.0.0/24") && outside.stderr.contains("10.0.0.0/16"),
-        "the error names the prefix and the address space:\n{}",
-        outside.text()
+    // The error names the prefix and the address space.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan with a prefix outside the VNet",
+        &["10.1.0.0/24", "10.0.0.0/16"],
     );
 }
 
@@ -328,33 +375,17 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     let kubenet = format!("{RG}/providers/Microsoft.ContainerService/managedClusters/kubenet-aks");
     let mut cluster_body = body(&url, &cluster()).expect("the demo cluster");
     cluster_body["properties"]["networkProfile"]["networkPlugin"] = json!("kubenet");
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&kubenet)),
-        Some(&cluster_body),
-    );
-    assert_eq!(status, 200, "creating the kubenet cluster: {answer}");
+    edit(&url, &kubenet, &cluster_body);
 
     let ws = workspace();
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &kubenet));
-    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        !apply.success,
-        "a kubenet cluster must be refused:\n{}",
-        apply.text()
+    assert_fails_saying(
+        &ws,
+        &["apply", "-auto-approve", "-no-color"],
+        "an apply on a kubenet cluster",
+        &["Azure CNI", "kubenet", "cluster_id"],
     );
-    assert!(
-        apply.stderr.contains("Azure CNI")
-            && apply.stderr.contains("kubenet")
-            && apply.stderr.contains("cluster_id"),
-        "the error says why and where:\n{}",
-        apply.text()
-    );
-    assert!(
-        body(&url, &format!("{}/subnets/virtual-node-aci", vnet())).is_none(),
-        "a subnet was created"
-    );
+    assert!(body(&url, &subnet()).is_none(), "a subnet was created");
     assert!(
         role_assignments(&url).is_empty(),
         "a role assignment was created"
@@ -374,13 +405,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
         "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sim::SUBSCRIPTION),
         "principalId": CLUSTER_PRINCIPAL,
     }});
-    let (status, answer) = sim_control(
-        &url,
-        "PUT",
-        &format!("/_sim/resource?id={}", encode(&existing)),
-        Some(&grant),
-    );
-    assert_eq!(status, 200, "granting Contributor out of band: {answer}");
+    edit(&url, &existing, &grant);
 
     let ws = workspace();
     ws.write(
@@ -413,4 +438,255 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
         role_assignments(&url).is_empty(),
         "the adopted assignment is removed with the virtual node"
     );
+}
+
+#[test]
+fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_even_after_a_failure(
+) {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+
+    // Someone disables the virtual-node add-on with the AKS CLI: ACI's link stays on the subnet.
+    let mut disabled = body(&url, &cluster()).expect("cluster");
+    disabled["properties"]["addonProfiles"]["aciConnectorLinux"] = json!({"enabled": false});
+    edit(&url, &cluster(), &disabled);
+    let left = links(&url);
+    assert_eq!(left.len(), 1, "the link outlives the add-on");
+    assert_eq!(
+        left[0]["properties"]["link"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(cluster().to_ascii_lowercase())
+    );
+
+    // ACI fails the first delete of the link: destroy stops there, keeps the virtual node in state, and the
+    // next destroy finishes.
+    add_fault(
+        &url,
+        json!({"method": "DELETE", "path": "serviceAssociationLinks", "asyncOutcome": "Failed", "times": 1}),
+    );
+    assert_fails_saying(
+        &ws,
+        &["destroy", "-auto-approve", "-no-color"],
+        "a destroy whose link delete fails",
+        &["Failed to remove ACI's service association link"],
+    );
+    assert_eq!(state_list(&ws), ["largek8s_virtual_node.aci"]);
+    assert_eq!(links(&url).len(), 1, "the failed delete keeps the link");
+
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+    assert!(body(&url, &subnet()).is_none(), "the subnet is left behind");
+    assert!(role_assignments(&url).is_empty());
+    assert!(state_list(&ws).is_empty());
+}
+
+#[test]
+fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_adopted() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let cluster_before = cluster_without_aci(&url);
+    let subnet_body = |props: Value| json!({"name": "virtual-node-aci", "properties": props});
+    let nic = format!("{RG}/providers/Microsoft.Network/networkInterfaces/someone-elses-nic");
+
+    let refusals = [
+        (
+            "a different prefix",
+            subnet_body(json!({"addressPrefix": "10.0.17.0/24"})),
+            "10.0.17.0/24",
+        ),
+        (
+            "another service's delegation",
+            subnet_body(json!({"addressPrefix": "10.0.16.0/24", "delegations": [
+                {"name": "web", "properties": {"serviceName": "Microsoft.Web/serverFarms"}}]})),
+            "Microsoft.Web/serverFarms",
+        ),
+        (
+            "a network interface in it",
+            subnet_body(json!({"addressPrefix": "10.0.16.0/24"})),
+            "network interfaces use it",
+        ),
+    ];
+    for (case, existing, why) in refusals {
+        edit(&url, &subnet(), &existing);
+        if why == "network interfaces use it" {
+            let nic_body = json!({"location": "westeurope", "properties": {"ipConfigurations": [{
+                "name": "ipconfig1",
+                "properties": {"subnet": {"id": subnet()}, "privateIPAddress": "10.0.16.4"}}]}});
+            edit(&url, &nic, &nic_body);
+        }
+        let subnet_before = body(&url, &subnet()).expect("the existing subnet");
+        assert_fails_saying(
+            &ws,
+            &["apply", "-auto-approve", "-no-color"],
+            &format!("adopting a subnet with {case}"),
+            &["A subnet of that name already exists", why, "subnet_name"],
+        );
+        let mut subnet_after = body(&url, &subnet()).expect("the existing subnet");
+        subnet_after["etag"] = subnet_before["etag"].clone();
+        assert_eq!(
+            subnet_after, subnet_before,
+            "{case}: the subnet was changed"
+        );
+        assert!(
+            role_assignments(&url).is_empty(),
+            "{case}: a role was granted"
+        );
+        assert_eq!(
+            cluster_without_aci(&url),
+            cluster_before,
+            "{case}: the cluster changed"
+        );
+        assert_ne!(
+            aci_addon(&url)["enabled"],
+            true,
+            "{case}: the add-on was enabled"
+        );
+        assert!(
+            state_list(&ws).is_empty(),
+            "{case}: someone else's subnet was recorded in state"
+        );
+    }
+
+    // Empty and compatible: adopted, delegated, and the virtual node converges.
+    remove(&url, &nic);
+    edit(
+        &url,
+        &subnet(),
+        &subnet_body(json!({"addressPrefix": "10.0.16.0/24"})),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        apply.success,
+        "adopting the empty subnet failed:\n{}",
+        apply.text()
+    );
+    let adopted = body(&url, &subnet()).expect("the adopted subnet");
+    assert_eq!(
+        adopted["properties"]["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    assert_eq!(role_assignments(&url).len(), 1);
+    assert_eq!(aci_addon(&url)["enabled"], true);
+    assert_no_changes(&ws, "after adopting the subnet");
+}
+
+/// A fault that holds the managed-cluster PUT (the add-on write) unanswered far longer than any test runs.
+fn hold_the_addon_write(base: &str) {
+    add_fault(
+        base,
+        json!({"method": "PUT", "path": "/managedClusters/largek8s-aks$", "latencyMs": 600_000, "times": 1}),
+    );
+}
+
+fn add_fault(base: &str, rule: Value) {
+    let (status, answer) = sim_control(base, "POST", "/_sim/faults", Some(&rule));
+    assert_eq!(status, 201, "fault rule {rule}: {answer}");
+}
+
+/// After an apply that stopped at the add-on write: the subnet and the role are made and in state, the add-on
+/// is not; the next apply finishes the job without doubling anything.
+fn assert_partial_then_converges(ws: &Workspace, base: &str) {
+    let partial = state_values(ws);
+    assert_eq!(
+        partial["subnet_id"].as_str().map(str::to_ascii_lowercase),
+        Some(subnet().to_ascii_lowercase()),
+        "the subnet is in state: {partial}"
+    );
+    assert!(
+        partial["role_assignment_id"].is_string(),
+        "the role assignment is in state: {partial}"
+    );
+    assert!(
+        partial["cluster_id"].is_null(),
+        "the add-on is not in state: {partial}"
+    );
+    assert!(body(base, &subnet()).is_some());
+    assert_eq!(role_assignments(base).len(), 1);
+    assert_ne!(aci_addon(base)["enabled"], true);
+
+    let again = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(again.success, "the next apply failed:\n{}", again.text());
+    assert_eq!(role_assignments(base).len(), 1, "the role was doubled");
+    let subnets: Vec<Value> = sim_resources(base)
+        .into_iter()
+        .filter(|r| {
+            r["type"].as_str().is_some_and(|t| {
+                t.eq_ignore_ascii_case("Microsoft.Network/virtualNetworks/subnets")
+            })
+        })
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        2,
+        "the node subnet and one virtual-node subnet: {subnets:?}"
+    );
+    assert_eq!(aci_addon(base)["enabled"], true);
+    assert_eq!(aci_addon(base)["config"]["SubnetName"], "virtual-node-aci");
+    assert_no_changes(ws, "after the next apply");
+}
+
+#[test]
+fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_role_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    hold_the_addon_write(&url);
+
+    let running = ws.spawn_terraform(&["apply", "-auto-approve", "-no-color"]);
+    let held = largek8s_acceptance::wait_until(std::time::Duration::from_secs(120), || {
+        let (_, rules) = sim_control(&url, "GET", "/_sim/faults", None);
+        rules[0]["fired"] == 1
+    });
+    assert!(held, "the add-on write never reached the simulator");
+    running.interrupt();
+    let run = running.wait();
+    assert!(
+        !run.success,
+        "an interrupted apply must fail:\n{}",
+        run.text()
+    );
+    assert!(
+        run.stderr
+            .contains("Failed to enable the virtual-node add-on")
+            && run.stderr.contains("Terraform was interrupted"),
+        "the error says what stopped and what to do:\n{}",
+        run.text()
+    );
+    assert_partial_then_converges(&ws, &url);
+}
+
+#[test]
+fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    // Long enough to make the subnet and the role on a busy machine (about a second here), far shorter than
+    // the held add-on write.
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &cluster(),
+            "  timeouts {\n    create = \"8s\"\n  }",
+        ),
+    );
+    hold_the_addon_write(&url);
+
+    // The error says what ran out and what to do.
+    assert_fails_saying(
+        &ws,
+        &["apply", "-auto-approve", "-no-color"],
+        "an apply that runs out of time",
+        &["Failed to enable the virtual-node add-on", "time ran out"],
+    );
+    assert_partial_then_converges(&ws, &url);
 }

@@ -14,6 +14,8 @@ pub const RESOURCES: &str = "2021-04-01";
 pub const CONTAINER_SERVICE: &str = "2024-05-01";
 /// DNS zones and record sets.
 pub const DNS: &str = "2018-05-01";
+/// Container Instance RP: only the subnet service association link's delete (`SubnetServiceAssociationLink_Delete`).
+pub const CONTAINER_INSTANCE: &str = "2023-05-01";
 
 /// One resource type the simulator serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +96,7 @@ pub fn for_namespace(namespace: &str) -> Option<&'static str> {
         ("Microsoft.Authorization", AUTHORIZATION),
         ("Microsoft.Resources", RESOURCES),
         ("Microsoft.ContainerService", CONTAINER_SERVICE),
+        ("Microsoft.ContainerInstance", CONTAINER_INSTANCE),
     ]
     .iter()
     .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))

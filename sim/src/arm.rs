@@ -167,6 +167,9 @@ fn resource(
     if t.ends_with("/locations/operations") || t.ends_with("/locations/operationresults") {
         return operation(sim, req, rid, t.ends_with("operationresults"));
     }
+    if t == SERVICE_ASSOCIATION_LINK {
+        return delete_service_association_link(sim, req, rid, outcome);
+    }
     let Some(served) = api_versions::served(&rid.resource_type) else {
         return embedded(sim, req, rid);
     };
@@ -448,16 +451,72 @@ fn delete(
     let mut deleting = r.clone();
     deleting.body["properties"]["provisioningState"] = json!("Deleting");
     w.put(deleting);
+    let reply = accepted(sim, &mut w, op);
+    drop(w);
+    sim.mark_dirty();
+    Ok(reply)
+}
+
+/// Starts `op` and answers 202 with the headers a client polls it by.
+fn accepted(sim: &Sim, w: &mut World, op: Operation) -> Reply {
     let (status_url, location) = operation_urls(sim, &op);
     let wait = poll_after(sim, &op);
     w.start(op);
-    sim.note_due(&w);
-    drop(w);
-    sim.mark_dirty();
-    Ok(Reply::empty(202)
+    sim.note_due(w);
+    Reply::empty(202)
         .header("Location", location)
         .header("Azure-AsyncOperation", status_url)
-        .header("Retry-After", (wait.ceil() as u64).to_string()))
+        .header("Retry-After", (wait.ceil() as u64).to_string())
+}
+
+/// ACI's extension resource on a subnet: `{subnetId}/providers/Microsoft.ContainerInstance/serviceAssociationLinks/default`.
+const SERVICE_ASSOCIATION_LINK: &str = "microsoft.containerinstance/serviceassociationlinks";
+
+/// `SubnetServiceAssociationLink_Delete`, ACI's only operation on the link: a long-running delete during which the
+/// subnet is busy. The link goes when the delete is accepted, unless fault injection makes the operation fail.
+fn delete_service_association_link(
+    sim: &Sim,
+    req: &Request,
+    rid: &ResourceId,
+    outcome: Option<Outcome>,
+) -> Result<Reply, ArmError> {
+    api_versions::check(
+        req.query("api-version"),
+        &rid.resource_type,
+        api_versions::CONTAINER_INSTANCE,
+    )?;
+    if req.method != "DELETE" {
+        return Err(ArmError::new(
+            405,
+            "MethodNotAllowed",
+            format!("The simulator serves only DELETE on {}.", rid.id),
+        ));
+    }
+    if !rid.name.eq_ignore_ascii_case("default") {
+        return Err(missing(rid));
+    }
+    sim.settle();
+    let now = sim.clock.now();
+    let mut w = sim.world_mut();
+    let Some(unlinked) = rules::remove_link(&w, &rid.id)? else {
+        return Ok(Reply::empty(204));
+    };
+    if let Some(op_id) = &unlinked.pending {
+        return Err(busy(&unlinked, w.ops.get(op_id), sim));
+    }
+    let keep_link = matches!(
+        outcome,
+        Some(Outcome::Failed { .. } | Outcome::Canceled | Outcome::Never)
+    );
+    if !keep_link {
+        w.put(unlinked.clone());
+    }
+    let latency = lro::latency(&rid.resource_type, OpKind::Delete);
+    let op = new_operation(&w, rid, &unlinked.id, OpKind::Update, now, latency, outcome);
+    let reply = accepted(sim, &mut w, op);
+    drop(w);
+    sim.mark_dirty();
+    Ok(reply)
 }
 
 fn operation(sim: &Sim, req: &Request, rid: &ResourceId, results: bool) -> Result<Reply, ArmError> {

@@ -109,6 +109,7 @@ pub fn latency(resource_type: &str, kind: OpKind) -> f64 {
         "microsoft.network/virtualnetworks" => (5.0, 5.0, 5.0),
         "microsoft.network/virtualnetworks/subnets" => (3.0, 3.0, 3.0),
         "microsoft.containerservice/managedclusters" => (120.0, 60.0, 120.0),
+        "microsoft.containerinstance/serviceassociationlinks" => (0.0, 0.0, 10.0),
         "microsoft.resources/resourcegroups" => (0.0, 0.0, 10.0),
         _ => (0.0, 0.0, 0.0),
     };

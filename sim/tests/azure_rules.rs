@@ -412,7 +412,7 @@ async fn delegated_subnets_take_no_nics() {
 }
 
 #[tokio::test]
-async fn aci_connector_links_its_subnet_until_disabled() {
+async fn aci_connector_links_its_subnet_and_the_link_outlives_the_addon() {
     let sim = Sim::start().await;
     let (aci, cluster, body) = aci_world(&sim, "azure").await;
     let current = sim.get(&cluster, AKS).await;
@@ -454,15 +454,104 @@ async fn aci_connector_links_its_subnet_until_disabled() {
         (r.status, r.code()),
         (400, "SubnetMissingRequiredDelegation")
     );
-    // A PUT that forgets addonProfiles replaces the whole cluster: the add-on is gone, and so is the link.
+    // A PUT that forgets addonProfiles replaces the whole cluster: the add-on is gone, the link is not.
     assert_eq!(sim.put(&cluster, AKS, body).await.status, 200);
     sim.advance(120.0).await;
     let g = sim.get(&cluster, AKS).await;
     assert!(g.body["properties"].get("addonProfiles").is_none());
+    assert_eq!(
+        sim.get(&aci, NET).await.body["properties"]["serviceAssociationLinks"][0]["properties"]
+            ["link"],
+        cluster.as_str()
+    );
+    let r = sim.delete(&aci, NET).await;
+    assert_eq!((r.status, r.code()), (400, "InUseSubnetCannotBeDeleted"));
+}
+
+const ACI: &str = "2023-05-01";
+
+fn sal(subnet: &str) -> String {
+    format!("{subnet}/providers/Microsoft.ContainerInstance/serviceAssociationLinks/default")
+}
+
+#[tokio::test]
+async fn aci_deletes_the_service_association_link_as_a_long_running_operation() {
+    let sim = Sim::start().await;
+    let (aci, cluster, body) = aci_world(&sim, "azure").await;
+    assert_eq!(
+        sim.put(&cluster, AKS, with_aci(body.clone(), true))
+            .await
+            .status,
+        200
+    );
+    sim.advance(120.0).await;
+    assert_eq!(sim.put(&cluster, AKS, body).await.status, 200);
+    sim.advance(120.0).await;
+
+    assert_eq!(sim.get(&sal(&aci), ACI).await.status, 405);
+    let r = sim.delete(&sal(&aci), NET).await;
+    assert_eq!((r.status, r.code()), (400, "NoRegisteredProviderFound"));
+
+    let r = sim.delete(&sal(&aci), ACI).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let status_url = r.header("azure-asyncoperation").expect("operation URL");
+    let status_path = sim.path_of(status_url);
+    let poll = sim.call("GET", &status_path, None, &[]).await;
+    assert_eq!(poll.body["status"], "InProgress");
+    // The subnet is busy until ACI has finished.
+    let r = sim.delete(&aci, NET).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "RetryableErrorDueToAnotherOperation")
+    );
+    sim.advance(10.0).await;
+    let poll = sim.call("GET", &status_path, None, &[]).await;
+    assert_eq!(poll.body["status"], "Succeeded");
     assert!(sim.get(&aci, NET).await.body["properties"]
         .get("serviceAssociationLinks")
         .is_none());
+
+    assert_eq!(
+        sim.delete(&sal(&aci), ACI).await.status,
+        204,
+        "no link left: nothing to do"
+    );
     assert_eq!(sim.delete(&aci, NET).await.status, 202);
+    sim.advance(10.0).await;
+    let r = sim.delete(&sal(&aci), ACI).await;
+    assert_eq!(r.status, 404, "the subnet is gone: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_failed_link_delete_keeps_the_link() {
+    let sim = Sim::start().await;
+    let (aci, cluster, body) = aci_world(&sim, "azure").await;
+    assert_eq!(
+        sim.put(&cluster, AKS, with_aci(body, true)).await.status,
+        200
+    );
+    sim.advance(120.0).await;
+    let fault = json!({ "method": "DELETE", "path": "serviceAssociationLinks", "asyncOutcome": "Failed", "times": 1 });
+    assert_eq!(
+        sim.control("POST", "/_sim/faults", Some(fault))
+            .await
+            .status,
+        201
+    );
+    let r = sim.delete(&sal(&aci), ACI).await;
+    assert_eq!(r.status, 202);
+    sim.advance(10.0).await;
+    let poll = sim
+        .call(
+            "GET",
+            &sim.path_of(r.header("azure-asyncoperation").expect("operation URL")),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(poll.body["status"], "Failed");
+    let r = sim.delete(&aci, NET).await;
+    assert_eq!((r.status, r.code()), (400, "InUseSubnetCannotBeDeleted"));
 }
 
 #[tokio::test]

@@ -42,6 +42,10 @@ const TAINT_KEY: &str = "virtual-kubelet.io/provider";
 const TAINT: &str = "virtual-kubelet.io/provider=azure:NoSchedule";
 /// Attempts at the cluster's read-modify-write when someone else keeps changing it (412 on If-Match).
 const CLUSTER_WRITE_ATTEMPTS: u32 = 5;
+/// ACI's link on the subnet, and the api-version of its only operation, `SubnetServiceAssociationLink_Delete`
+/// (azure-rest-api-specs, specification/containerinstance, stable/2023-05-01).
+const ACI_LINK: &str = "providers/Microsoft.ContainerInstance/serviceAssociationLinks/default";
+const CONTAINER_INSTANCE_API_VERSION: &str = "2023-05-01";
 
 const INPUTS_REPLACING: [&str; 4] = [
     "virtual_network_id",
@@ -132,8 +136,20 @@ fn timeout(state: &Value, operation: &str) -> Duration {
         .unwrap_or(Duration::from_secs(default))
 }
 
+/// An ARM failure as a diagnostic; running out of time or being interrupted says what to do next.
 fn arm_error(what: &str, err: &ArmError) -> Diagnostic {
-    Diagnostic::error(format!("Failed to {what}"), err.to_string())
+    let next = match err {
+        ArmError::Deadline { .. } => {
+            "\n\nThe operation's time ran out (see the timeouts block). What was done so far is saved in the state: \
+             run Terraform again to finish, or allow more time."
+        }
+        ArmError::Cancelled { .. } => {
+            "\n\nTerraform was interrupted. What was done so far is saved in the state: run Terraform again to \
+             finish."
+        }
+        _ => "",
+    };
+    Diagnostic::error(format!("Failed to {what}"), format!("{err}{next}"))
 }
 
 /// The computed values that are the same for every virtual node: what a Deployment needs to land on it.
@@ -675,13 +691,15 @@ fn incompatible(existing: &Json, prefix: Ipv4Cidr) -> Option<String> {
     })
 }
 
-/// Creates the delegated subnet, adopts a compatible empty one, or puts the delegation back on ours.
+/// Creates the delegated subnet, adopts a compatible empty one, or puts the delegation back on ours. Sets
+/// `claimed` once the subnet is ours to record in state: made or adopted by us, never a refused one.
 async fn ensure_subnet(
     arm: &ArmClient,
     op: &Ctx,
     subnet: &ResourceId,
     prefix: Ipv4Cidr,
     creating: bool,
+    claimed: &mut bool,
 ) -> Result<(), Diagnostic> {
     let path_str = subnet.to_string();
     let existing = arm
@@ -712,6 +730,7 @@ async fn ensure_subnet(
                 .and_then(Json::as_array)
                 .cloned()
                 .unwrap_or_default();
+            *claimed = true;
             if delegations.iter().any(is_aci_delegation) {
                 return Ok(());
             }
@@ -724,6 +743,7 @@ async fn ensure_subnet(
             (body, etag)
         }
     };
+    *claimed = true;
     info("virtual node: writing subnet", &[("id", &path_str)]);
     let conditions = Conditions {
         if_match: etag,
@@ -971,16 +991,18 @@ impl Spec {
 }
 
 /// Brings Azure to the planned state: subnet, role, add-on; then removes what the prior state had that the
-/// plan no longer has (another role assignment, the add-on on another cluster).
+/// plan no longer has (another role assignment, the add-on on another cluster). `claimed` as for
+/// [`ensure_subnet`].
 async fn converge(
     arm: &ArmClient,
     op: &Ctx,
     prior: &Value,
     planned: &mut Value,
+    claimed: &mut bool,
 ) -> Result<(), Diagnostic> {
     let spec = Spec::from_state(planned)?;
     let subnet_name = spec.subnet.name().to_string();
-    ensure_subnet(arm, op, &spec.subnet, spec.prefix, prior.is_null()).await?;
+    ensure_subnet(arm, op, &spec.subnet, spec.prefix, prior.is_null(), claimed).await?;
 
     let principal = match (&spec.principal_id, &spec.cluster) {
         (Some(p), _) => p.clone(),
@@ -1168,8 +1190,8 @@ async fn salvage(arm: &ArmClient, base: &Value, fallback: Value) -> Value {
 
 // ---- delete ----------------------------------------------------------------------------------------------
 
-/// Disables the add-on, removes the role assignment and the subnet (with its delegation). Returns the state of
-/// what is left when a step fails.
+/// Disables the add-on, removes the role assignment, ACI's service association link and the subnet (with its
+/// delegation). Returns the state of what is left when a step fails.
 async fn destroy(arm: &ArmClient, op: &Ctx, prior: &Value) -> Result<(), (Value, Diagnostic)> {
     let mut left = prior.clone();
     let forget = |state: &mut Value, attr: &str| {
@@ -1196,21 +1218,66 @@ async fn destroy(arm: &ArmClient, op: &Ctx, prior: &Value) -> Result<(), (Value,
         forget(&mut left, "role_assignment_id");
     }
     if let Some(subnet) = known_str(prior, "subnet_id") {
-        // Deleting the subnet takes its delegation with it. The add-on's service association link goes when
-        // the add-on is disabled; while it lingers ARM refuses with InUseSubnetCannotBeDeleted.
+        remove_aci_link(arm, op, subnet).await.map_err(|e| {
+            (
+                left.clone(),
+                arm_error("remove ACI's service association link from the subnet", &e),
+            )
+        })?;
+        // Deleting the subnet takes its delegation with it.
         arm.delete_and_wait(op, subnet, NETWORK_API_VERSION).await.map_err(|e| {
             let mut d = arm_error("delete the subnet", &e);
             if e.api().is_some_and(|a| a.has_code("InUseSubnetCannotBeDeleted")) {
                 d.detail.push_str(
-                    "\n\nSomething still uses the subnet (container groups, or the ACI connector's service \
-                     association link while the add-on shuts down). Remove it, or wait a few minutes, and run \
-                     terraform destroy again.",
+                    "\n\nSomething else still uses the subnet (container groups, network interfaces, or another \
+                     service's link). Remove it and run terraform destroy again.",
                 );
             }
             (left.clone(), d)
         })?;
     }
     Ok(())
+}
+
+/// The service association links ACI put on a subnet (the add-on's, or container groups').
+fn aci_links(subnet: &Json) -> impl Iterator<Item = &Json> {
+    subnet
+        .pointer("/properties/serviceAssociationLinks")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|l| {
+            l.pointer("/properties/linkedResourceType")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(ACI_SERVICE))
+        })
+}
+
+/// Deletes the service association link ACI leaves on the subnet: it outlives the add-on, and while it exists
+/// ARM refuses to delete the subnet (`InUseSubnetCannotBeDeleted`;
+/// <https://learn.microsoft.com/azure/aks/virtual-nodes-cli#remove-virtual-nodes>). Only asked of ACI when the
+/// subnet has the link, so a subscription without the Container Instance provider registered is never bothered;
+/// a link or subnet already gone is fine.
+async fn remove_aci_link(arm: &ArmClient, op: &Ctx, subnet: &str) -> Result<(), ArmError> {
+    let Some(found) = arm
+        .get_optional::<Json>(op, subnet, NETWORK_API_VERSION)
+        .await?
+    else {
+        return Ok(());
+    };
+    if aci_links(&found.body).next().is_none() {
+        return Ok(());
+    }
+    info(
+        "virtual node: deleting ACI's service association link",
+        &[("subnet", subnet)],
+    );
+    arm.delete_and_wait(
+        op,
+        &format!("{subnet}/{ACI_LINK}"),
+        CONTAINER_INSTANCE_API_VERSION,
+    )
+    .await
 }
 
 // ---- import ----------------------------------------------------------------------------------------------
@@ -1234,12 +1301,7 @@ async fn recover(arm: &ArmClient, op: &Ctx, id: &str) -> Result<Value, Diagnosti
         .ok_or_else(|| {
             Diagnostic::error("Cannot import", format!("subnet {subnet} does not exist"))
         })?;
-    let cluster = found
-        .body
-        .pointer("/properties/serviceAssociationLinks")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
+    let cluster = aci_links(&found.body)
         .filter_map(|l| l.pointer("/properties/link").and_then(Json::as_str))
         .find_map(|l| ResourceId::parse_as(l, ResourceKind::ManagedCluster).ok());
     let mut principal = None;
@@ -1328,7 +1390,10 @@ impl Resource<Context> for VirtualNode {
             }
             let operation = if prior.is_null() { "create" } else { "update" };
             let op = ctx.operation(timeout(&planned, operation));
-            let result = converge(arm, &op, &prior, &mut planned).await;
+            // A create that stopped before the subnet was ours leaves nothing in state: a subnet of that name
+            // that we refused to adopt belongs to someone else, and a later destroy must not touch it.
+            let mut claimed = !prior.is_null();
+            let result = converge(arm, &op, &prior, &mut planned, &mut claimed).await;
             let fallback = if prior.is_null() {
                 Value::Null
             } else {
@@ -1346,8 +1411,12 @@ impl Resource<Context> for VirtualNode {
                         response.diagnostics.push(d);
                     }
                 },
-                Err(d) => {
+                Err(d) if claimed => {
                     response.new_state = salvage(arm, &planned, fallback).await;
+                    response.diagnostics.push(d);
+                }
+                Err(d) => {
+                    response.new_state = fallback;
                     response.diagnostics.push(d);
                 }
             }
@@ -1594,6 +1663,44 @@ mod tests {
         assert!(incompatible(&web, prefix)
             .unwrap()
             .contains("Microsoft.Web/serverFarms"));
+    }
+
+    #[test]
+    fn only_aci_s_service_association_links_are_deleted_through_aci_or_name_the_cluster() {
+        let link = |service: &str| {
+            json!({"properties": {"serviceAssociationLinks": [
+                {"name": "acisal", "properties": {"linkedResourceType": service}}]}})
+        };
+        assert_eq!(
+            aci_links(&link("microsoft.containerinstance/containerGroups")).count(),
+            1
+        );
+        assert_eq!(aci_links(&link("Microsoft.Web/serverFarms")).count(), 0);
+        assert_eq!(aci_links(&json!({"properties": {}})).count(), 0);
+    }
+
+    #[test]
+    fn running_out_of_time_or_being_interrupted_says_the_state_is_kept() {
+        let deadline = arm_error(
+            "enable the virtual-node add-on",
+            &ArmError::Deadline {
+                during: "PUT".into(),
+            },
+        );
+        assert!(
+            deadline.detail.contains("timeouts") && deadline.detail.contains("saved in the state")
+        );
+        let stopped = arm_error(
+            "enable the virtual-node add-on",
+            &ArmError::Cancelled {
+                during: "PUT".into(),
+            },
+        );
+        assert!(
+            stopped.detail.contains("interrupted") && stopped.detail.contains("saved in the state")
+        );
+        let other = arm_error("read the subnet", &ArmError::Config("x".into()));
+        assert!(!other.detail.contains("saved in the state"));
     }
 
     #[test]

@@ -52,7 +52,8 @@ fn aci_subnet(body: &Value) -> Result<Option<String>, ArmError> {
 }
 
 /// A PUT replaces the whole cluster (fields a client leaves out are gone, as on Azure). Enabling the ACI connector
-/// checks the subnet and links it; disabling unlinks it.
+/// checks the subnet and links it. Disabling it leaves the link behind, as on Azure, where it stays until deleted
+/// through ACI ([`remove_link`]; <https://learn.microsoft.com/azure/aks/virtual-nodes-cli#remove-virtual-nodes>).
 pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
     let world = ctx.world;
     let cluster_id = ctx.id.id.clone();
@@ -92,17 +93,6 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
             upserts.push(s);
         }
     }
-    if let Some(old) = &old_subnet {
-        if new_subnet.as_deref().map(key) != Some(key(old)) {
-            if let Some(s) = world.get(&key(old)) {
-                let mut s = s.clone();
-                if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {
-                    p.remove("serviceAssociationLinks");
-                }
-                upserts.push(s);
-            }
-        }
-    }
     let location = body["location"].as_str().unwrap_or("").to_string();
     let rg = ctx.id.resource_group.clone().unwrap_or_default();
     let name = ctx.id.name.clone();
@@ -135,16 +125,45 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
     })
 }
 
+/// The subnet without its ACI service association link.
+fn without_link(subnet: &Resource) -> Resource {
+    let mut s = subnet.clone();
+    if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.remove("serviceAssociationLinks");
+    }
+    s
+}
+
 /// Removes the service association link a deleted cluster held.
 pub fn unlink(world: &mut World, cluster: &Resource) {
     let Ok(Some(subnet_id)) = aci_subnet(&cluster.body) else {
         return;
     };
     if let Some(s) = world.get(&key(&subnet_id)) {
-        let mut s = s.clone();
-        if let Some(p) = s.body.get_mut("properties").and_then(Value::as_object_mut) {
-            p.remove("serviceAssociationLinks");
-        }
+        let s = without_link(s);
         world.put(s);
     }
+}
+
+/// ACI's `SubnetServiceAssociationLink_Delete`
+/// (`DELETE {subnetId}/providers/Microsoft.ContainerInstance/serviceAssociationLinks/default`): the subnet as it is
+/// once the link is gone, or None when it has none. A subnet that does not exist is a 404, as on Azure.
+pub fn remove_link(world: &World, link_id: &str) -> Result<Option<Resource>, ArmError> {
+    // The subnet is the scope: everything before the last `/providers/`.
+    let subnet_id = link_id
+        .to_ascii_lowercase()
+        .rfind("/providers/")
+        .map_or(link_id, |i| &link_id[..i]);
+    let Some(subnet) = world.get(&key(subnet_id)) else {
+        let name = subnet_id.rsplit('/').next().unwrap_or(subnet_id);
+        return Err(ArmError::new(
+            404,
+            "NotFound",
+            format!("Subnet {name} was not found: {subnet_id}."),
+        ));
+    };
+    let linked = subnet.body["properties"]["serviceAssociationLinks"]
+        .as_array()
+        .is_some_and(|links| !links.is_empty());
+    Ok(linked.then(|| without_link(subnet)))
 }

@@ -13,7 +13,7 @@ use crate::ids::ResourceId;
 use crate::store::{OutRef, Resource, World};
 use serde_json::{json, Map, Value};
 
-pub use container_service::ACI_DELEGATION;
+pub use container_service::{remove_link, ACI_DELEGATION};
 
 /// What a PUT handler sees.
 pub struct PutCtx<'a> {
