@@ -519,3 +519,284 @@ fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(pool_sizes(&base).is_empty());
 }
+
+const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes";
+
+/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error; with the output.
+fn plan_code(ws: &Workspace) -> (i32, String) {
+    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    let code = match (run.success, run.stderr.contains("Error")) {
+        (true, _) => 0,
+        (false, false) => 2,
+        (false, true) => 1,
+    };
+    (code, run.text())
+}
+
+fn resource(base: &str, id: &str) -> Value {
+    sim_resources(base)
+        .into_iter()
+        .find(|r| r["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))
+        .map(|r| r["body"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Sets a NIC's backend pools (on its first IP configuration) out of band.
+fn set_nic_pools(base: &str, nic: &str, pools: Value) {
+    let mut body = resource(base, nic);
+    body["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] =
+        pools;
+    put(base, nic, body);
+}
+
+/// The NIC IDs in each backend pool, by lower-cased pool ID, lower-cased and sorted.
+fn pool_members(base: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut members = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for nic in of_type(base, "Microsoft.Network/networkInterfaces") {
+        let id = nic["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+        for config in nic["body"]["properties"]["ipConfigurations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for pool in config["properties"]["loadBalancerBackendAddressPools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(pool) = pool["id"].as_str() {
+                    members
+                        .entry(pool.to_ascii_lowercase())
+                        .or_default()
+                        .push(id.clone());
+                }
+            }
+        }
+    }
+    for nics in members.values_mut() {
+        nics.sort();
+    }
+    members
+}
+
+fn backend_pool(lb: u64) -> String {
+    format!(
+        "{}/providers/microsoft.network/loadbalancers/web-lb-{lb}/backendaddresspools/nodes",
+        rg_id()
+    )
+    .to_ascii_lowercase()
+}
+
+/// A real `largek8s_pool` of two sets of three nodes, and a Standard group of two load balancers over it with
+/// rules, probes (one default spelled out), DNS and tags: the configuration users write.
+fn pool_and_group(simulator: &Simulator, extra: &str) -> String {
+    format!(
+        "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{url}\"\n}}\n\n\
+         resource \"largek8s_pool\" \"p\" {{\n  name = \"agents\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
+         node_count = 6\n  max_nodes_per_set = 3\n  vm_size = \"Standard_D2s_v5\"\n  subnet_id = \"{SUBNET}\"\n  \
+         admin_username = \"azureuser\"\n  ssh_public_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n}}\n\n\
+         resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
+         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 3\n  \
+         rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\", idle_timeout_in_minutes = 4 }}]\n  \
+         probes = [{{ name = \"http\", protocol = \"Http\", port = 30080, request_path = \"/healthz\", interval_in_seconds = 15 }}]\n  \
+         dns = {{ zone_name = \"example.com\", zone_resource_group_name = \"{RG}\", record_name = \"www\" }}\n  \
+         tags = {{ team = \"web\" }}\n{extra}}}\n\n\
+         output \"pool_id\" {{\n  value = largek8s_pool.p.id\n}}\n\
+         output \"sets\" {{\n  value = largek8s_pool.p.availability_sets\n}}\n\
+         output \"frontend_ips\" {{\n  value = largek8s_lb_group.web.frontend_ips\n}}\n\
+         output \"id\" {{\n  value = largek8s_lb_group.web.id\n}}\n",
+        required_providers(),
+        url = simulator.url
+    )
+}
+
+/// The pool's NIC IDs per set index, lower-cased and sorted.
+fn pool_nics(ws: &Workspace) -> Vec<Vec<String>> {
+    ws.output("sets")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|set| {
+            let mut nics: Vec<String> = set["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["nic_id"].as_str().map(str::to_ascii_lowercase))
+                .collect();
+            nics.sort();
+            nics
+        })
+        .collect()
+}
+
+#[test]
+fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    put(
+        &base,
+        &format!(
+            "{}/providers/Microsoft.Network/dnsZones/example.com",
+            rg_id()
+        ),
+        json!({ "location": "global" }),
+    );
+    let ws = workspace();
+    ws.write("main.tf", &pool_and_group(&simulator, ""));
+    apply(&ws);
+    // The pool's Read ignores backend-pool membership on its NICs, so the group never makes the pool drift.
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "a second plan must show no changes:\n{text}");
+    let nics = pool_nics(&ws);
+    assert_eq!(nics.len(), 2, "{nics:?}");
+    let expected: std::collections::BTreeMap<String, Vec<String>> = [
+        (backend_pool(0), nics[0].clone()),
+        (backend_pool(1), nics[1].clone()),
+    ]
+    .into();
+    assert_eq!(pool_members(&base), expected);
+    let ips = strings(&ws.output("frontend_ips"));
+
+    // Membership drift by identity: one node taken out, a foreign NIC put in; the count stays the same.
+    let foreign = format!(
+        "{}/providers/Microsoft.Network/networkInterfaces/foreign-nic",
+        rg_id()
+    );
+    put(
+        &base,
+        &foreign,
+        json!({ "location": "westeurope", "properties": { "ipConfigurations": [{
+            "name": "ipconfig1", "id": format!("{foreign}/ipConfigurations/ipconfig1"), "properties": {
+            "primary": true, "privateIPAllocationMethod": "Dynamic", "subnet": { "id": SUBNET } } }] } }),
+    );
+    set_nic_pools(&base, &foreign, json!([{ "id": backend_pool(0) }]));
+    set_nic_pools(&base, &nics[0][0], json!([]));
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 2, "membership drift must show in the plan:\n{text}");
+    assert!(
+        text.contains("backend_sets") && !text.contains("largek8s_pool.p will be"),
+        "the group, not the pool, should change:\n{text}"
+    );
+    apply(&ws);
+    assert_eq!(
+        pool_members(&base),
+        expected,
+        "apply restores exactly the pool's NICs"
+    );
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once repaired:\n{text}");
+
+    // A load balancer deleted out of band is recreated in place, behind the same public IP.
+    let (status, reply) = sim_control(
+        &base,
+        "DELETE",
+        &format!(
+            "/_sim/resource?id={}/providers/Microsoft.Network/loadBalancers/web-lb-1",
+            rg_id()
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (code, text) = plan_code(&ws);
+    assert_eq!(
+        code, 2,
+        "a deleted load balancer must show in the plan:\n{text}"
+    );
+    apply(&ws);
+    assert_eq!(strings(&ws.output("frontend_ips")), ips);
+    assert_eq!(pool_members(&base), expected);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once recreated:\n{text}");
+
+    // A frontend edited out of band is drift, and apply puts the group's public IP back.
+    let lb0 = format!(
+        "{}/providers/Microsoft.Network/loadBalancers/web-lb-0",
+        rg_id()
+    );
+    let mut body = resource(&base, &lb0);
+    body["properties"]["frontendIPConfigurations"][0]["properties"] =
+        json!({ "subnet": { "id": SUBNET }, "privateIPAllocationMethod": "Dynamic" });
+    put(&base, &lb0, body);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 2, "an edited frontend must show in the plan:\n{text}");
+    apply(&ws);
+    assert_eq!(strings(&ws.output("frontend_ips")), ips);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once the frontend is back:\n{text}");
+
+    // Import both resources into a fresh workspace with the same configuration: nothing to change.
+    let (pool_id, group_id) = (ws.output("pool_id"), ws.output("id"));
+    let (pool_id, group_id) = (
+        pool_id.as_str().unwrap_or_default(),
+        group_id.as_str().unwrap_or_default(),
+    );
+    let imported = workspace();
+    imported.write("main.tf", &pool_and_group(&simulator, ""));
+    for (address, id) in [
+        ("largek8s_pool.p", pool_id),
+        ("largek8s_lb_group.web", group_id),
+    ] {
+        let run = imported.terraform(&["import", "-no-color", address, id]);
+        assert!(run.success, "import {address} failed:\n{}", run.text());
+    }
+    let (code, text) = plan_code(&imported);
+    assert_eq!(code, 0, "no changes after terraform import:\n{text}");
+    // Timeouts cannot be imported: a timeouts block is one in-place update that writes nothing to Azure.
+    imported.write(
+        "main.tf",
+        &pool_and_group(&simulator, "  timeouts {\n    update = \"45m\"\n  }\n"),
+    );
+    let (code, text) = plan_code(&imported);
+    assert!(
+        code == 2
+            && text.contains("0 to add, 1 to change, 0 to destroy")
+            && text.contains("timeouts"),
+        "a timeouts block after import should be the only change:\n{text}"
+    );
+    let writes = || {
+        let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+        stats["byMethod"]["PUT"].as_u64().unwrap_or(0)
+    };
+    let before = writes();
+    apply(&imported);
+    assert_eq!(writes(), before, "adding timeouts must not write to Azure");
+    let (code, text) = plan_code(&imported);
+    assert_eq!(
+        code, 0,
+        "no changes once timeouts are in the state:\n{text}"
+    );
+
+    // The same with import {} blocks: the plan imports and changes nothing.
+    let blocks = workspace();
+    blocks.write(
+        "main.tf",
+        &format!(
+            "{}\nimport {{\n  to = largek8s_pool.p\n  id = \"{pool_id}\"\n}}\n\
+             import {{\n  to = largek8s_lb_group.web\n  id = \"{group_id}\"\n}}\n",
+            pool_and_group(&simulator, "")
+        ),
+    );
+    let run = blocks.terraform(&["plan", "-no-color"]);
+    assert!(
+        run.success
+            && run
+                .stdout
+                .contains("2 to import, 0 to add, 0 to change, 0 to destroy"),
+        "the import plan should only import:\n{}",
+        run.text()
+    );
+    apply(&blocks);
+    let (code, text) = plan_code(&blocks);
+    assert_eq!(code, 0, "no changes after import blocks:\n{text}");
+
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/dnsZones/A",
+        "Microsoft.Compute/virtualMachines",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+}
