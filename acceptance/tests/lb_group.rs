@@ -800,3 +800,166 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
         assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
     }
 }
+
+#[test]
+fn internal_group_takes_private_frontends_from_the_subnet_and_makes_no_public_ips() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    let sets: Vec<Set> = (0..2).map(|i| make_set(&base, "int", i, 3)).collect();
+    let ws = workspace();
+    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
+    let block = group_block(
+        "Standard",
+        &format!("[{}]", list.join(", ")),
+        &format!(
+            "  internal = true\n  frontend_subnet_id = \"{SUBNET}\"\n  max_backend_nodes = 3\n"
+        ),
+    );
+    ws.write("main.tf", &config(&simulator, &block));
+    apply(&ws);
+    let ips = strings(&ws.output("frontend_ips"));
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    for ip in &ips {
+        // The node subnet is 10.0.0.0/20.
+        let octets: Vec<u8> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+        assert!(
+            octets.len() == 4 && octets[..2] == [10, 0] && octets[2] < 16,
+            "{ip} is not in the frontend subnet"
+        );
+    }
+    for lb in of_type(&base, "Microsoft.Network/loadBalancers") {
+        let frontend = &lb["body"]["properties"]["frontendIPConfigurations"][0]["properties"];
+        assert!(
+            frontend["subnet"]["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(SUBNET))
+                && frontend["publicIPAddress"].is_null(),
+            "{frontend}"
+        );
+    }
+    for annotations in ws
+        .output("service_annotations")
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(
+            annotations["service.beta.kubernetes.io/azure-load-balancer-internal"], "true",
+            "{annotations}"
+        );
+    }
+    assert!(of_type(&base, "Microsoft.Network/publicIPAddresses").is_empty());
+    assert_eq!(pool_sizes(&base).values().sum::<usize>(), 6);
+    assert_no_changes(&ws);
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
+    assert!(of_type(&base, "Microsoft.Network/publicIPAddresses").is_empty());
+    assert!(
+        pool_sizes(&base).is_empty(),
+        "NICs still point at backend pools"
+    );
+}
+
+/// Names of the load balancers in `terraform show -json`'s state, sorted.
+fn state_lb_names(ws: &Workspace) -> Vec<String> {
+    let run = ws.terraform(&["show", "-json", "-no-color"]);
+    assert!(run.success, "terraform show failed:\n{}", run.text());
+    let state: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    let mut names: Vec<String> = state["values"]["root_module"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r["values"]["load_balancers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|lb| lb["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn sim_names(base: &str, ty: &str) -> Vec<String> {
+    let mut names: Vec<String> = of_type(base, ty)
+        .iter()
+        .filter_map(|r| r["id"].as_str()?.rsplit('/').next().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_apply_saves_every_load_balancer_made_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    const SETS: usize = 8;
+    let sets: Vec<Set> = (0..SETS).map(|i| make_set(&base, "big", i, 25)).collect();
+    let ws = workspace();
+    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
+    let block = group_block(
+        "Standard",
+        &format!("[{}]", list.join(",\n")),
+        "  max_backend_nodes = 25\n",
+    );
+    ws.write("main.tf", &config(&simulator, &block));
+    // Slow load balancer writes widen the window in which the interrupt lands.
+    let fault = json!({ "method": "PUT", "glob": "/subscriptions/*/resourceGroups/*/providers/Microsoft.Network/loadBalancers/*",
+                        "latencyMs": 1500 });
+    let (status, reply) = sim_control(&base, "POST", "/_sim/faults", Some(&fault));
+    assert_eq!(status, 201, "{reply}");
+    let lb_writes = || {
+        let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+        stats["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["method"] == "PUT"
+                    && r["resourceType"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/loadBalancers"))
+            })
+            .filter_map(|r| r["count"].as_u64())
+            .sum::<u64>()
+    };
+
+    let running = ws.spawn_terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        largek8s_acceptance::wait_until(std::time::Duration::from_secs(120), || lb_writes() >= 1),
+        "no load balancer write reached the simulator"
+    );
+    running.interrupt();
+    let run = running.wait();
+    let made = sim_names(&base, "Microsoft.Network/loadBalancers");
+    assert!(
+        !made.is_empty() && made.len() < SETS,
+        "the interrupt should stop the apply partway, made {made:?}:\n{}",
+        run.text()
+    );
+    assert_eq!(
+        state_lb_names(&ws),
+        made,
+        "the state must record every load balancer that exists:\n{}",
+        run.text()
+    );
+
+    let (status, _) = sim_control(&base, "DELETE", "/_sim/faults", None);
+    assert!(status < 300);
+    apply(&ws);
+    let names: Vec<String> = (0..SETS).map(|i| format!("web-lb-{i}")).collect();
+    assert_eq!(sim_names(&base, "Microsoft.Network/loadBalancers"), names);
+    assert_eq!(
+        sim_names(&base, "Microsoft.Network/publicIPAddresses").len(),
+        SETS,
+        "one public IP per load balancer, no duplicates"
+    );
+    let sizes = pool_sizes(&base);
+    assert!(
+        sizes.len() == SETS && sizes.values().all(|&n| n == 25),
+        "{sizes:?}"
+    );
+    assert_no_changes(&ws);
+}
