@@ -29,6 +29,18 @@ fn of_type(base: &str, ty: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The DNS zone `example.com` in the demo resource group, for groups with a round-robin record.
+fn make_dns_zone(base: &str) {
+    put(
+        base,
+        &format!(
+            "{}/providers/Microsoft.Network/dnsZones/example.com",
+            rg_id()
+        ),
+        json!({ "location": "global" }),
+    );
+}
+
 /// An availability set of `nodes` VMs with one NIC each, as a pool would make it.
 struct Set {
     index: usize,
@@ -143,6 +155,23 @@ fn group_block(sku: &str, backend_sets: &str, extra: &str) -> String {
     )
 }
 
+/// A workspace with a Standard group over `count` sets of `nodes` nodes made out of band, in the explicit form.
+fn explicit_group(
+    simulator: &Simulator,
+    prefix: &str,
+    count: usize,
+    nodes: usize,
+    extra: &str,
+) -> Workspace {
+    let list: Vec<String> = (0..count)
+        .map(|i| explicit_hcl(&make_set(&simulator.url, prefix, i, nodes)))
+        .collect();
+    let ws = workspace();
+    let block = group_block("Standard", &format!("[{}]", list.join(",\n")), extra);
+    ws.write("main.tf", &config(simulator, &block));
+    ws
+}
+
 fn apply(ws: &Workspace) {
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "apply failed:\n{}", run.text());
@@ -157,10 +186,11 @@ fn assert_no_changes(ws: &Workspace) {
     );
 }
 
-/// How many NICs point at each backend pool, by lower-cased pool ID.
-fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
-    let mut sizes = std::collections::BTreeMap::new();
+/// The NIC IDs in each backend pool, by lower-cased pool ID, lower-cased and sorted.
+fn pool_members(base: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut members = std::collections::BTreeMap::<String, Vec<String>>::new();
     for nic in of_type(base, "Microsoft.Network/networkInterfaces") {
+        let id = nic["id"].as_str().unwrap_or_default().to_ascii_lowercase();
         for config in nic["body"]["properties"]["ipConfigurations"]
             .as_array()
             .into_iter()
@@ -171,13 +201,27 @@ fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
                 .into_iter()
                 .flatten()
             {
-                if let Some(id) = pool["id"].as_str() {
-                    *sizes.entry(id.to_ascii_lowercase()).or_insert(0) += 1;
+                if let Some(pool) = pool["id"].as_str() {
+                    members
+                        .entry(pool.to_ascii_lowercase())
+                        .or_default()
+                        .push(id.clone());
                 }
             }
         }
     }
-    sizes
+    for nics in members.values_mut() {
+        nics.sort();
+    }
+    members
+}
+
+/// How many NICs point at each backend pool, by lower-cased pool ID.
+fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
+    pool_members(base)
+        .into_iter()
+        .map(|(pool, nics)| (pool, nics.len()))
+        .collect()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -199,14 +243,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
         "allow",
     ]);
     let base = simulator.url.clone();
-    put(
-        &base,
-        &format!(
-            "{}/providers/Microsoft.Network/dnsZones/example.com",
-            rg_id()
-        ),
-        json!({ "location": "global" }),
-    );
+    make_dns_zone(&base);
     let mut sets: Vec<Set> = [100, 100, 100, 100, 50]
         .iter()
         .enumerate()
@@ -486,15 +523,7 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
 fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let base = simulator.url.clone();
-    let sets: Vec<Set> = (0..3).map(|i| make_set(&base, "part", i, 5)).collect();
-    let ws = workspace();
-    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
-    let block = group_block(
-        "Standard",
-        &format!("[{}]", list.join(", ")),
-        "  max_backend_nodes = 5\n",
-    );
-    ws.write("main.tf", &config(&simulator, &block));
+    let ws = explicit_group(&simulator, "part", 3, 5, "  max_backend_nodes = 5\n");
     let fault = json!({ "method": "PUT", "path": "loadBalancers/web-lb-2$", "status": 400,
                         "error": { "code": "InjectedFailure", "message": "injected by the test" } });
     let (status, reply) = sim_control(&base, "POST", "/_sim/faults", Some(&fault));
@@ -580,36 +609,6 @@ fn set_nic_pools(base: &str, nic: &str, pools: Value) {
     put(base, nic, body);
 }
 
-/// The NIC IDs in each backend pool, by lower-cased pool ID, lower-cased and sorted.
-fn pool_members(base: &str) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut members = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for nic in of_type(base, "Microsoft.Network/networkInterfaces") {
-        let id = nic["id"].as_str().unwrap_or_default().to_ascii_lowercase();
-        for config in nic["body"]["properties"]["ipConfigurations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            for pool in config["properties"]["loadBalancerBackendAddressPools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(pool) = pool["id"].as_str() {
-                    members
-                        .entry(pool.to_ascii_lowercase())
-                        .or_default()
-                        .push(id.clone());
-                }
-            }
-        }
-    }
-    for nics in members.values_mut() {
-        nics.sort();
-    }
-    members
-}
-
 fn backend_pool(lb: u64) -> String {
     format!(
         "{}/providers/microsoft.network/loadbalancers/web-lb-{lb}/backendaddresspools/nodes",
@@ -664,14 +663,7 @@ fn pool_nics(ws: &Workspace) -> Vec<Vec<String>> {
 fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let base = simulator.url.clone();
-    put(
-        &base,
-        &format!(
-            "{}/providers/Microsoft.Network/dnsZones/example.com",
-            rg_id()
-        ),
-        json!({ "location": "global" }),
-    );
+    make_dns_zone(&base);
     let ws = workspace();
     ws.write("main.tf", &pool_and_group(&simulator, ""));
     apply(&ws);
@@ -842,17 +834,15 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
 fn internal_group_takes_private_frontends_from_the_subnet_and_makes_no_public_ips() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let base = simulator.url.clone();
-    let sets: Vec<Set> = (0..2).map(|i| make_set(&base, "int", i, 3)).collect();
-    let ws = workspace();
-    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
-    let block = group_block(
-        "Standard",
-        &format!("[{}]", list.join(", ")),
+    let ws = explicit_group(
+        &simulator,
+        "int",
+        2,
+        3,
         &format!(
             "  internal = true\n  frontend_subnet_id = \"{SUBNET}\"\n  max_backend_nodes = 3\n"
         ),
     );
-    ws.write("main.tf", &config(&simulator, &block));
     apply(&ws);
     let ips = strings(&ws.output("frontend_ips"));
     assert_eq!(ips.len(), 2, "{ips:?}");
@@ -933,15 +923,7 @@ fn an_interrupted_apply_saves_every_load_balancer_made_and_the_next_apply_conver
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let base = simulator.url.clone();
     const SETS: usize = 8;
-    let sets: Vec<Set> = (0..SETS).map(|i| make_set(&base, "big", i, 25)).collect();
-    let ws = workspace();
-    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
-    let block = group_block(
-        "Standard",
-        &format!("[{}]", list.join(",\n")),
-        "  max_backend_nodes = 25\n",
-    );
-    ws.write("main.tf", &config(&simulator, &block));
+    let ws = explicit_group(&simulator, "big", SETS, 25, "  max_backend_nodes = 25\n");
     // Slow load balancer writes widen the window in which the interrupt lands.
     let fault = json!({ "method": "PUT", "glob": "/subscriptions/*/resourceGroups/*/providers/Microsoft.Network/loadBalancers/*",
                         "latencyMs": 1500 });
