@@ -617,16 +617,17 @@ fn backend_pool(lb: u64) -> String {
     .to_ascii_lowercase()
 }
 
-/// A real `largek8s_pool` of two sets of three nodes, and a Standard group of two load balancers over it with
-/// rules, probes (one default spelled out), DNS and tags: the configuration users write.
+/// A real `largek8s_pool` of eleven one-node sets, and a Standard group of two load balancers over it (sets 0-5
+/// and 6-10, so Azure's order of set IDs, `as-10` before `as-6`, is not the pool's) with rules, probes (one default
+/// spelled out), DNS and tags: the configuration users write.
 fn pool_and_group(simulator: &Simulator, extra: &str) -> String {
     format!(
         "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{url}\"\n}}\n\n\
          resource \"largek8s_pool\" \"p\" {{\n  name = \"agents\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
-         node_count = 6\n  max_nodes_per_set = 3\n  vm_size = \"Standard_D2s_v5\"\n  subnet_id = \"{SUBNET}\"\n  \
+         node_count = 11\n  max_nodes_per_set = 1\n  vm_size = \"Standard_D2s_v5\"\n  subnet_id = \"{SUBNET}\"\n  \
          admin_username = \"azureuser\"\n  ssh_public_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n}}\n\n\
          resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
-         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 3\n  \
+         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 6\n  \
          rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\", idle_timeout_in_minutes = 4 }}]\n  \
          probes = [{{ name = \"http\", protocol = \"Http\", port = 30080, request_path = \"/healthz\", interval_in_seconds = 15 }}]\n  \
          dns = {{ zone_name = \"example.com\", zone_resource_group_name = \"{RG}\", record_name = \"www\" }}\n  \
@@ -671,12 +672,13 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
     let (code, text) = plan_code(&ws);
     assert_eq!(code, 0, "a second plan must show no changes:\n{text}");
     let nics = pool_nics(&ws);
-    assert_eq!(nics.len(), 2, "{nics:?}");
-    let expected: std::collections::BTreeMap<String, Vec<String>> = [
-        (backend_pool(0), nics[0].clone()),
-        (backend_pool(1), nics[1].clone()),
-    ]
-    .into();
+    assert_eq!(nics.len(), 11, "{nics:?}");
+    let mut expected = std::collections::BTreeMap::new();
+    expected.insert(backend_pool(0), nics[..6].concat());
+    expected.insert(backend_pool(1), nics[6..].concat());
+    for members in expected.values_mut() {
+        members.sort();
+    }
     assert_eq!(pool_members(&base), expected);
     let ips = strings(&ws.output("frontend_ips"));
 

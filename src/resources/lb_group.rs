@@ -757,8 +757,9 @@ pub fn validate(config: &Value) -> Diagnostics {
 // Plan
 // ---------------------------------------------------------------------------------------------------------
 
-/// Where each set sat in the prior state: lower-cased availability set ID -> load balancer index.
-fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, u64> {
+/// Where each set sat in the prior state: lower-cased availability set ID -> (load balancer index, position among
+/// that load balancer's `availability_set_ids`).
+fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, (u64, usize)> {
     let prefix = format!("{name}-lb-");
     let mut out = BTreeMap::new();
     for lb in prior
@@ -772,13 +773,15 @@ fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, u64> {
         else {
             continue;
         };
-        for id in lb
+        for (position, id) in lb
             .get("availability_set_ids")
             .and_then(Value::as_list)
             .unwrap_or(&[])
+            .iter()
+            .enumerate()
         {
             if let Some(id) = id.as_str() {
-                out.insert(id.to_ascii_lowercase(), index);
+                out.insert(id.to_ascii_lowercase(), (index, position));
             }
         }
     }
@@ -809,29 +812,46 @@ struct PlannedLb {
     nodes: u64,
 }
 
+/// The load balancers for `sets`. A load balancer lists the sets it kept in their prior order (which import and
+/// Read take from Azure, not from the configuration), then the sets it gains in configuration order, so that the
+/// outputs derived from the order (annotations, `primaryVMSet`) change only when the sets do.
 fn layout(
     settings: &Settings,
     sets: &[(ResourceId, u64)],
-    prior: &BTreeMap<String, u64>,
+    prior: &BTreeMap<String, (u64, usize)>,
 ) -> Result<Vec<PlannedLb>, LbLayoutError> {
+    let key = |id: &ResourceId| id.to_string().to_ascii_lowercase();
     let demand: Vec<SetDemand> = sets
         .iter()
         .map(|(id, nodes)| SetDemand {
-            key: id.to_string().to_ascii_lowercase(),
+            key: key(id),
             nodes: *nodes,
         })
         .collect();
-    let slots = lb_layout::group(settings.sku, settings.cap, &demand, prior)?;
+    let indices: BTreeMap<String, u64> = prior
+        .iter()
+        .map(|(set, (index, _))| (set.clone(), *index))
+        .collect();
+    let slots = lb_layout::group(settings.sku, settings.cap, &demand, &indices)?;
     Ok(slots
         .into_iter()
-        .map(|slot| PlannedLb {
-            index: slot.index,
-            sets: slot
+        .map(|slot| {
+            let mut fronted: Vec<ResourceId> = slot
                 .sets
                 .iter()
                 .filter_map(|&p| sets.get(p).map(|(id, _)| id.clone()))
-                .collect(),
-            nodes: slot.nodes,
+                .collect();
+            fronted.sort_by_key(|id| {
+                prior
+                    .get(&key(id))
+                    .filter(|(index, _)| *index == slot.index)
+                    .map_or(usize::MAX, |(_, position)| *position)
+            });
+            PlannedLb {
+                index: slot.index,
+                sets: fronted,
+                nodes: slot.nodes,
+            }
         })
         .collect())
 }
@@ -2196,7 +2216,8 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
 
 /// Rebuilds a group from its load balancers (found by the group tag), their members, and the availability
 /// sets those members' VMs belong to. `backend_sets` comes back in the `{availability_set_id, nic_ids}`
-/// form; `dns` and `timeouts` are not recorded in Azure and come from the configuration on the next apply.
+/// form, which the plan takes as equal to a pool's `availability_sets` with the same NICs; `max_backend_nodes`
+/// and `dns` come from the tags written at create. `timeouts` live only in Terraform and cannot be imported.
 async fn import(ctx: &Context, id: &str) -> ImportResponse {
     let fail = |d: Diagnostic| ImportResponse {
         imported: Vec::new(),
@@ -2731,5 +2752,38 @@ mod tests {
             &lb(json!({ "subnet": { "id": "x" }, "privateIPAllocationMethod": "Dynamic" }))
         ));
         assert!(!frontend_is_ours(&settings, 0, &json!({})));
+    }
+
+    #[test]
+    fn a_load_balancer_keeps_its_sets_in_their_prior_order_and_appends_new_ones() {
+        let settings = settings_with_dns(None);
+        let set = |i: usize| {
+            ResourceId::parse_as(
+                &format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-{i}"),
+                ResourceKind::AvailabilitySet,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // As import records them: Azure's order of IDs, as-10 before as-2.
+        let prior = Value::object([(
+            "load_balancers",
+            Value::list([Value::object([
+                ("name", Value::string("web-lb-0")),
+                (
+                    "availability_set_ids",
+                    Value::list([10, 2].map(|i| Value::string(set(i).to_string()))),
+                ),
+            ])]),
+        )]);
+        let demand: Vec<(ResourceId, u64)> = [2, 3, 10].map(|i| (set(i), 1)).into();
+        let lbs = match layout(&settings, &demand, &prior_assignment(&prior, "web")) {
+            Ok(lbs) => lbs,
+            Err(e) => panic!("{e}"),
+        };
+        let names: Vec<Vec<&str>> = lbs
+            .iter()
+            .map(|lb| lb.sets.iter().map(ResourceId::name).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["web-as-10", "web-as-2", "web-as-3"]]);
     }
 }
