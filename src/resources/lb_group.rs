@@ -961,12 +961,27 @@ const REPLACING: [&str; 6] = [
 ];
 
 /// Inputs a configuration can spell differently from the state while meaning the same: `backend_sets` as a pool's
-/// `availability_sets` or as `{ availability_set_id, nic_ids }` (as import and Read record it), and rules, probes
-/// and dns with Azure's defaults written out or left out.
-const EQUIVALENT_FORMS: [&str; 4] = ["backend_sets", "rules", "probes", "dns"];
+/// `availability_sets` or as `{ availability_set_id, nic_ids }` (as import and Read record it); rules, probes
+/// and dns with Azure's defaults written out or left out; a region as its display name (`West Europe`) or as
+/// Azure returns it (`westeurope`); an ARM ID in another letter case (ARM IDs are case-insensitive).
+const EQUIVALENT_FORMS: [&str; 6] = [
+    "backend_sets",
+    "rules",
+    "probes",
+    "dns",
+    "location",
+    "frontend_subnet_id",
+];
 
 fn equivalent(attr: &str, a: &Value, b: &Value) -> bool {
+    let text = |v: &Value, normal: fn(&str) -> String| v.as_str().map(normal);
     match attr {
+        "location" => {
+            let region = |s: &str| s.replace(' ', "").to_ascii_lowercase();
+            text(a, region).is_some_and(|r| Some(r) == text(b, region))
+        }
+        "frontend_subnet_id" => text(a, str::to_ascii_lowercase)
+            .is_some_and(|id| Some(id) == text(b, str::to_ascii_lowercase)),
         "backend_sets" => membership_of(a).is_some_and(|m| Some(m) == membership_of(b)),
         "rules" => rules_of(Some(a)) == rules_of(Some(b)),
         "probes" => probes_of(Some(a)) == probes_of(Some(b)),
@@ -1030,15 +1045,13 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
     let mut replace = Vec::new();
     let prior = &request.prior_state;
     if !prior.is_null() {
+        keep_equivalent_prior(&mut state, prior);
         for attr in REPLACING {
             let (old, new) = (prior.get(attr), state.get(attr));
             if new.is_some_and(|v| v.is_known()) && old != new {
                 replace.push(AttributePath::of(attr));
             }
         }
-    }
-    if !prior.is_null() {
-        keep_equivalent_prior(&mut state, prior);
     }
     let resolved = Value::Object(state.clone());
     let subscription = ctx.arm().ok().map(|arm| arm.subscription_id().to_string());
@@ -2676,6 +2689,12 @@ mod tests {
         ]);
         keep_equivalent_prior(&mut state, &Value::Object(prior.clone()));
         assert_eq!(state, prior);
+        let mut region = BTreeMap::from([("location".to_string(), Value::string("West Europe"))]);
+        keep_equivalent_prior(
+            &mut region,
+            &Value::object([("location", Value::string("westeurope"))]),
+        );
+        assert_eq!(region["location"], Value::string("westeurope"));
 
         // A node less, or another timeout, is a change the plan must show.
         prior.insert("backend_sets".into(), explicit(2));
