@@ -381,6 +381,8 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
     let shown = imported.terraform(&["state", "show", "-no-color", "largek8s_lb_group.web"]);
     assert!(shown.stdout.contains("web-lb-5"), "{}", shown.text());
     assert!(shown.stdout.contains(&ips[0]), "{}", shown.text());
+    let (code, text) = plan_code(&imported);
+    assert_eq!(code, 0, "no changes after import:\n{text}");
 
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
