@@ -29,6 +29,18 @@ fn of_type(base: &str, ty: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The DNS zone `example.com` in the demo resource group, for groups with a round-robin record.
+fn make_dns_zone(base: &str) {
+    put(
+        base,
+        &format!(
+            "{}/providers/Microsoft.Network/dnsZones/example.com",
+            rg_id()
+        ),
+        json!({ "location": "global" }),
+    );
+}
+
 /// An availability set of `nodes` VMs with one NIC each, as a pool would make it.
 struct Set {
     index: usize,
@@ -143,6 +155,23 @@ fn group_block(sku: &str, backend_sets: &str, extra: &str) -> String {
     )
 }
 
+/// A workspace with a Standard group over `count` sets of `nodes` nodes made out of band, in the explicit form.
+fn explicit_group(
+    simulator: &Simulator,
+    prefix: &str,
+    count: usize,
+    nodes: usize,
+    extra: &str,
+) -> Workspace {
+    let list: Vec<String> = (0..count)
+        .map(|i| explicit_hcl(&make_set(&simulator.url, prefix, i, nodes)))
+        .collect();
+    let ws = workspace();
+    let block = group_block("Standard", &format!("[{}]", list.join(",\n")), extra);
+    ws.write("main.tf", &config(simulator, &block));
+    ws
+}
+
 fn apply(ws: &Workspace) {
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "apply failed:\n{}", run.text());
@@ -157,10 +186,11 @@ fn assert_no_changes(ws: &Workspace) {
     );
 }
 
-/// How many NICs point at each backend pool, by lower-cased pool ID.
-fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
-    let mut sizes = std::collections::BTreeMap::new();
+/// The NIC IDs in each backend pool, by lower-cased pool ID, lower-cased and sorted.
+fn pool_members(base: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut members = std::collections::BTreeMap::<String, Vec<String>>::new();
     for nic in of_type(base, "Microsoft.Network/networkInterfaces") {
+        let id = nic["id"].as_str().unwrap_or_default().to_ascii_lowercase();
         for config in nic["body"]["properties"]["ipConfigurations"]
             .as_array()
             .into_iter()
@@ -171,13 +201,27 @@ fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
                 .into_iter()
                 .flatten()
             {
-                if let Some(id) = pool["id"].as_str() {
-                    *sizes.entry(id.to_ascii_lowercase()).or_insert(0) += 1;
+                if let Some(pool) = pool["id"].as_str() {
+                    members
+                        .entry(pool.to_ascii_lowercase())
+                        .or_default()
+                        .push(id.clone());
                 }
             }
         }
     }
-    sizes
+    for nics in members.values_mut() {
+        nics.sort();
+    }
+    members
+}
+
+/// How many NICs point at each backend pool, by lower-cased pool ID.
+fn pool_sizes(base: &str) -> std::collections::BTreeMap<String, usize> {
+    pool_members(base)
+        .into_iter()
+        .map(|(pool, nics)| (pool, nics.len()))
+        .collect()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -199,14 +243,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
         "allow",
     ]);
     let base = simulator.url.clone();
-    put(
-        &base,
-        &format!(
-            "{}/providers/Microsoft.Network/dnsZones/example.com",
-            rg_id()
-        ),
-        json!({ "location": "global" }),
-    );
+    make_dns_zone(&base);
     let mut sets: Vec<Set> = [100, 100, 100, 100, 50]
         .iter()
         .enumerate()
@@ -344,6 +381,8 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
     let shown = imported.terraform(&["state", "show", "-no-color", "largek8s_lb_group.web"]);
     assert!(shown.stdout.contains("web-lb-5"), "{}", shown.text());
     assert!(shown.stdout.contains(&ips[0]), "{}", shown.text());
+    let (code, text) = plan_code(&imported);
+    assert_eq!(code, 0, "no changes after import:\n{text}");
 
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
@@ -443,6 +482,20 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
         .filter_map(|lb| lb["backend_node_count"].as_u64())
         .collect();
     assert_eq!(counts, vec![1000, 200], "{lbs}");
+    // 1,200 membership writes are more than the Network RP's 1,000 writes per 5 minutes: the provider spends the
+    // allowance and then paces at its refill rate, so the simulator never had to refuse one.
+    let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+    let network = stats["throttling"]["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["name"] == "Microsoft.Network/PutDelete5Min")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert!(
+        network["accepted"].as_u64().is_some_and(|n| n > 1000) && network["refused"] == 0,
+        "{network}"
+    );
     let sizes = pool_sizes(&base);
     assert_eq!(sizes.values().copied().collect::<Vec<_>>(), vec![1000, 200]);
     let config: Value = serde_json::from_str(
@@ -472,15 +525,7 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
 fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let base = simulator.url.clone();
-    let sets: Vec<Set> = (0..3).map(|i| make_set(&base, "part", i, 5)).collect();
-    let ws = workspace();
-    let list: Vec<String> = sets.iter().map(explicit_hcl).collect();
-    let block = group_block(
-        "Standard",
-        &format!("[{}]", list.join(", ")),
-        "  max_backend_nodes = 5\n",
-    );
-    ws.write("main.tf", &config(&simulator, &block));
+    let ws = explicit_group(&simulator, "part", 3, 5, "  max_backend_nodes = 5\n");
     let fault = json!({ "method": "PUT", "path": "loadBalancers/web-lb-2$", "status": 400,
                         "error": { "code": "InjectedFailure", "message": "injected by the test" } });
     let (status, reply) = sim_control(&base, "POST", "/_sim/faults", Some(&fault));
@@ -518,4 +563,417 @@ fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(pool_sizes(&base).is_empty());
+}
+
+const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes";
+
+/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error; with the output.
+fn plan_code(ws: &Workspace) -> (i32, String) {
+    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    let code = match (run.success, run.stderr.contains("Error")) {
+        (true, _) => 0,
+        (false, false) => 2,
+        (false, true) => 1,
+    };
+    (code, run.text())
+}
+
+fn resource(base: &str, id: &str) -> Value {
+    sim_resources(base)
+        .into_iter()
+        .find(|r| r["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))
+        .map(|r| r["body"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// How many PUTs of resources of type `ty` the simulator has answered.
+fn puts(base: &str, ty: &str) -> u64 {
+    let (_, stats) = sim_control(base, "GET", "/_sim/stats", None);
+    stats["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["resourceType"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+        })
+        .filter_map(|r| r["count"].as_u64())
+        .sum()
+}
+
+/// Sets a NIC's backend pools (on its first IP configuration) out of band.
+fn set_nic_pools(base: &str, nic: &str, pools: Value) {
+    let mut body = resource(base, nic);
+    body["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] =
+        pools;
+    put(base, nic, body);
+}
+
+fn backend_pool(lb: u64) -> String {
+    format!(
+        "{}/providers/microsoft.network/loadbalancers/web-lb-{lb}/backendaddresspools/nodes",
+        rg_id()
+    )
+    .to_ascii_lowercase()
+}
+
+/// A real `largek8s_pool` of eleven one-node sets, and a Standard group of two load balancers over it (sets 0-5
+/// and 6-10, so Azure's order of set IDs, `as-10` before `as-6`, is not the pool's) with rules, probes (one default
+/// spelled out), DNS and tags: the configuration users write.
+fn pool_and_group(simulator: &Simulator, extra: &str) -> String {
+    format!(
+        "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{url}\"\n}}\n\n\
+         resource \"largek8s_pool\" \"p\" {{\n  name = \"agents\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
+         node_count = 11\n  max_nodes_per_set = 1\n  vm_size = \"Standard_D2s_v5\"\n  subnet_id = \"{SUBNET}\"\n  \
+         admin_username = \"azureuser\"\n  ssh_public_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n}}\n\n\
+         resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
+         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 6\n  \
+         rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\", idle_timeout_in_minutes = 4 }}]\n  \
+         probes = [{{ name = \"http\", protocol = \"Http\", port = 30080, request_path = \"/healthz\", interval_in_seconds = 15 }}]\n  \
+         dns = {{ zone_name = \"example.com\", zone_resource_group_name = \"{RG}\", record_name = \"www\" }}\n  \
+         tags = {{ team = \"web\" }}\n{extra}}}\n\n\
+         output \"pool_id\" {{\n  value = largek8s_pool.p.id\n}}\n\
+         output \"sets\" {{\n  value = largek8s_pool.p.availability_sets\n}}\n\
+         output \"frontend_ips\" {{\n  value = largek8s_lb_group.web.frontend_ips\n}}\n\
+         output \"id\" {{\n  value = largek8s_lb_group.web.id\n}}\n",
+        required_providers(),
+        url = simulator.url
+    )
+}
+
+/// The pool's NIC IDs per set index, lower-cased and sorted.
+fn pool_nics(ws: &Workspace) -> Vec<Vec<String>> {
+    ws.output("sets")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|set| {
+            let mut nics: Vec<String> = set["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["nic_id"].as_str().map(str::to_ascii_lowercase))
+                .collect();
+            nics.sort();
+            nics
+        })
+        .collect()
+}
+
+#[test]
+fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    make_dns_zone(&base);
+    let ws = workspace();
+    ws.write("main.tf", &pool_and_group(&simulator, ""));
+    apply(&ws);
+    // The pool's Read ignores backend-pool membership on its NICs, so the group never makes the pool drift.
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "a second plan must show no changes:\n{text}");
+    let nics = pool_nics(&ws);
+    assert_eq!(nics.len(), 11, "{nics:?}");
+    let mut expected = std::collections::BTreeMap::new();
+    expected.insert(backend_pool(0), nics[..6].concat());
+    expected.insert(backend_pool(1), nics[6..].concat());
+    for members in expected.values_mut() {
+        members.sort();
+    }
+    assert_eq!(pool_members(&base), expected);
+    let ips = strings(&ws.output("frontend_ips"));
+
+    // Membership drift by identity: one node taken out, a foreign NIC put in; the count stays the same.
+    let foreign = format!(
+        "{}/providers/Microsoft.Network/networkInterfaces/foreign-nic",
+        rg_id()
+    );
+    put(
+        &base,
+        &foreign,
+        json!({ "location": "westeurope", "properties": { "ipConfigurations": [{
+            "name": "ipconfig1", "id": format!("{foreign}/ipConfigurations/ipconfig1"), "properties": {
+            "primary": true, "privateIPAllocationMethod": "Dynamic", "subnet": { "id": SUBNET } } }] } }),
+    );
+    set_nic_pools(&base, &foreign, json!([{ "id": backend_pool(0) }]));
+    set_nic_pools(&base, &nics[0][0], json!([]));
+    let before = puts(&base, "Microsoft.Network/networkInterfaces");
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 2, "membership drift must show in the plan:\n{text}");
+    assert!(
+        text.contains("backend_sets") && !text.contains("largek8s_pool.p will be"),
+        "the group, not the pool, should change:\n{text}"
+    );
+    apply(&ws);
+    assert_eq!(
+        pool_members(&base),
+        expected,
+        "apply restores exactly the pool's NICs"
+    );
+    assert_eq!(
+        puts(&base, "Microsoft.Network/networkInterfaces") - before,
+        2,
+        "only the two NICs whose membership changed are written"
+    );
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once repaired:\n{text}");
+
+    // A load balancer deleted out of band is recreated in place, behind the same public IP.
+    let (status, reply) = sim_control(
+        &base,
+        "DELETE",
+        &format!(
+            "/_sim/resource?id={}/providers/Microsoft.Network/loadBalancers/web-lb-1",
+            rg_id()
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (code, text) = plan_code(&ws);
+    assert_eq!(
+        code, 2,
+        "a deleted load balancer must show in the plan:\n{text}"
+    );
+    apply(&ws);
+    assert_eq!(strings(&ws.output("frontend_ips")), ips);
+    assert_eq!(pool_members(&base), expected);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once recreated:\n{text}");
+
+    // A frontend edited out of band is drift, and apply puts the group's public IP back.
+    let lb0 = format!(
+        "{}/providers/Microsoft.Network/loadBalancers/web-lb-0",
+        rg_id()
+    );
+    let mut body = resource(&base, &lb0);
+    body["properties"]["frontendIPConfigurations"][0]["properties"] =
+        json!({ "subnet": { "id": SUBNET }, "privateIPAllocationMethod": "Dynamic" });
+    put(&base, &lb0, body);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 2, "an edited frontend must show in the plan:\n{text}");
+    apply(&ws);
+    assert_eq!(strings(&ws.output("frontend_ips")), ips);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(code, 0, "no changes once the frontend is back:\n{text}");
+
+    // Import both resources into a fresh workspace with the same configuration: nothing to change.
+    let (pool_id, group_id) = (ws.output("pool_id"), ws.output("id"));
+    let (pool_id, group_id) = (
+        pool_id.as_str().unwrap_or_default(),
+        group_id.as_str().unwrap_or_default(),
+    );
+    let imported = workspace();
+    imported.write("main.tf", &pool_and_group(&simulator, ""));
+    for (address, id) in [
+        ("largek8s_pool.p", pool_id),
+        ("largek8s_lb_group.web", group_id),
+    ] {
+        let run = imported.terraform(&["import", "-no-color", address, id]);
+        assert!(run.success, "import {address} failed:\n{}", run.text());
+    }
+    let (code, text) = plan_code(&imported);
+    assert_eq!(code, 0, "no changes after terraform import:\n{text}");
+    // Timeouts cannot be imported: a timeouts block is one in-place update that writes nothing to Azure.
+    imported.write(
+        "main.tf",
+        &pool_and_group(&simulator, "  timeouts {\n    update = \"45m\"\n  }\n"),
+    );
+    let (code, text) = plan_code(&imported);
+    assert!(
+        code == 2
+            && text.contains("0 to add, 1 to change, 0 to destroy")
+            && text.contains("timeouts"),
+        "a timeouts block after import should be the only change:\n{text}"
+    );
+    let writes = || {
+        let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+        stats["byMethod"]["PUT"].as_u64().unwrap_or(0)
+    };
+    let before = writes();
+    apply(&imported);
+    assert_eq!(writes(), before, "adding timeouts must not write to Azure");
+    let (code, text) = plan_code(&imported);
+    assert_eq!(
+        code, 0,
+        "no changes once timeouts are in the state:\n{text}"
+    );
+
+    // The same with import {} blocks: the plan imports and changes nothing.
+    let blocks = workspace();
+    blocks.write(
+        "main.tf",
+        &format!(
+            "{}\nimport {{\n  to = largek8s_pool.p\n  id = \"{pool_id}\"\n}}\n\
+             import {{\n  to = largek8s_lb_group.web\n  id = \"{group_id}\"\n}}\n",
+            pool_and_group(&simulator, "")
+        ),
+    );
+    let run = blocks.terraform(&["plan", "-no-color"]);
+    assert!(
+        run.success
+            && run
+                .stdout
+                .contains("2 to import, 0 to add, 0 to change, 0 to destroy"),
+        "the import plan should only import:\n{}",
+        run.text()
+    );
+    apply(&blocks);
+    let (code, text) = plan_code(&blocks);
+    assert_eq!(code, 0, "no changes after import blocks:\n{text}");
+
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/dnsZones/A",
+        "Microsoft.Compute/virtualMachines",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+}
+
+#[test]
+fn internal_group_takes_private_frontends_from_the_subnet_and_makes_no_public_ips() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    let ws = explicit_group(
+        &simulator,
+        "int",
+        2,
+        3,
+        &format!(
+            "  internal = true\n  frontend_subnet_id = \"{SUBNET}\"\n  max_backend_nodes = 3\n"
+        ),
+    );
+    apply(&ws);
+    let ips = strings(&ws.output("frontend_ips"));
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    for ip in &ips {
+        // The node subnet is 10.0.0.0/20.
+        let octets: Vec<u8> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+        assert!(
+            octets.len() == 4 && octets[..2] == [10, 0] && octets[2] < 16,
+            "{ip} is not in the frontend subnet"
+        );
+    }
+    for lb in of_type(&base, "Microsoft.Network/loadBalancers") {
+        let frontend = &lb["body"]["properties"]["frontendIPConfigurations"][0]["properties"];
+        assert!(
+            frontend["subnet"]["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(SUBNET))
+                && frontend["publicIPAddress"].is_null(),
+            "{frontend}"
+        );
+    }
+    for annotations in ws
+        .output("service_annotations")
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(
+            annotations["service.beta.kubernetes.io/azure-load-balancer-internal"], "true",
+            "{annotations}"
+        );
+    }
+    assert!(of_type(&base, "Microsoft.Network/publicIPAddresses").is_empty());
+    assert_eq!(pool_sizes(&base).values().sum::<usize>(), 6);
+    assert_no_changes(&ws);
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
+    assert!(of_type(&base, "Microsoft.Network/publicIPAddresses").is_empty());
+    assert!(
+        pool_sizes(&base).is_empty(),
+        "NICs still point at backend pools"
+    );
+}
+
+/// Names of the load balancers in `terraform show -json`'s state, sorted.
+fn state_lb_names(ws: &Workspace) -> Vec<String> {
+    let run = ws.terraform(&["show", "-json", "-no-color"]);
+    assert!(run.success, "terraform show failed:\n{}", run.text());
+    let state: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    let mut names: Vec<String> = state["values"]["root_module"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r["values"]["load_balancers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|lb| lb["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn sim_names(base: &str, ty: &str) -> Vec<String> {
+    let mut names: Vec<String> = of_type(base, ty)
+        .iter()
+        .filter_map(|r| r["id"].as_str()?.rsplit('/').next().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_apply_saves_every_load_balancer_made_and_the_next_apply_converges() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    const SETS: usize = 8;
+    let ws = explicit_group(&simulator, "big", SETS, 25, "  max_backend_nodes = 25\n");
+    // Slow load balancer writes widen the window in which the interrupt lands.
+    let fault = json!({ "method": "PUT", "glob": "/subscriptions/*/resourceGroups/*/providers/Microsoft.Network/loadBalancers/*",
+                        "latencyMs": 1500 });
+    let (status, reply) = sim_control(&base, "POST", "/_sim/faults", Some(&fault));
+    assert_eq!(status, 201, "{reply}");
+
+    let running = ws.spawn_terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(
+        largek8s_acceptance::wait_until(std::time::Duration::from_secs(120), || puts(
+            &base,
+            "Microsoft.Network/loadBalancers"
+        ) >= 1),
+        "no load balancer write reached the simulator"
+    );
+    running.interrupt();
+    let run = running.wait();
+    let made = sim_names(&base, "Microsoft.Network/loadBalancers");
+    assert!(
+        !made.is_empty() && made.len() < SETS,
+        "the interrupt should stop the apply partway, made {made:?}:\n{}",
+        run.text()
+    );
+    // Every load balancer that existed when terraform exited is in the state, and the state claims none that does
+    // not exist. (A write cancelled in flight could still land later; the next apply adopts it.)
+    let recorded = state_lb_names(&ws);
+    let now = sim_names(&base, "Microsoft.Network/loadBalancers");
+    assert!(
+        made.iter().all(|lb| recorded.contains(lb)) && recorded.iter().all(|lb| now.contains(lb)),
+        "the state must record every load balancer that exists: state {recorded:?}, simulator {made:?}:\n{}",
+        run.text()
+    );
+
+    let (status, _) = sim_control(&base, "DELETE", "/_sim/faults", None);
+    assert!(status < 300);
+    apply(&ws);
+    let names: Vec<String> = (0..SETS).map(|i| format!("web-lb-{i}")).collect();
+    assert_eq!(sim_names(&base, "Microsoft.Network/loadBalancers"), names);
+    assert_eq!(
+        sim_names(&base, "Microsoft.Network/publicIPAddresses").len(),
+        SETS,
+        "one public IP per load balancer, no duplicates"
+    );
+    let sizes = pool_sizes(&base);
+    assert!(
+        sizes.len() == SETS && sizes.values().all(|&n| n == 25),
+        "{sizes:?}"
+    );
+    assert_no_changes(&ws);
 }

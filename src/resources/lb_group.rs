@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value as Json};
+use tokio_util::sync::CancellationToken;
 
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
@@ -34,6 +35,13 @@ pub const TYPE_NAME: &str = "largek8s_lb_group";
 
 /// Tag on every load balancer and public IP of a group, naming the group: import finds them by it.
 const GROUP_TAG: &str = "largek8s-lb-group";
+/// Tags recording on every load balancer what Azure does not keep, so that import recovers the configuration:
+/// the cap and the DNS record. They share GROUP_TAG's prefix, which marks them as the provider's, not the user's.
+const CAP_TAG: &str = "largek8s-lb-group-max-backend-nodes";
+const DNS_ZONE_TAG: &str = "largek8s-lb-group-dns-zone";
+const DNS_ZONE_GROUP_TAG: &str = "largek8s-lb-group-dns-zone-resource-group";
+const DNS_RECORD_TAG: &str = "largek8s-lb-group-dns-record";
+const DNS_TTL_TAG: &str = "largek8s-lb-group-dns-ttl";
 /// Pins a Kubernetes Service to the load balancer fronting the named availability sets
 /// (<https://cloud-provider-azure.sigs.k8s.io/topics/loadbalancer/#loadbalancer-annotations>).
 const MODE_ANNOTATION: &str = "service.beta.kubernetes.io/azure-load-balancer-mode";
@@ -46,6 +54,9 @@ const BACKEND_POOL: &str = "nodes";
 /// the ARM client's pacer waits out throttling, and a small window keeps a 1,000-node change from bursting
 /// through the whole allowance at once.
 const MEMBERSHIP_CONCURRENCY: usize = 8;
+/// How long the reads that record what exists may take once an apply was stopped or ran out of time: the state
+/// must still list every load balancer made so far.
+const WRAP_UP: Duration = Duration::from_secs(60);
 /// Terraform's usual default when a `timeouts` entry is left out.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -349,25 +360,28 @@ fn backend_sets(value: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet
     Some(sets)
 }
 
-#[derive(Debug, Clone)]
+/// A load-balancing rule with Azure's defaults filled in, so a configuration that spells a default out and one
+/// that leaves it out compare equal.
+#[derive(Debug, Clone, PartialEq)]
 struct Rule {
     name: String,
     protocol: String,
     frontend_port: u64,
     backend_port: u64,
-    idle_timeout: Option<u64>,
-    floating_ip: Option<bool>,
+    idle_timeout: u64,
+    floating_ip: bool,
     probe: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// A health probe with Azure's defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
 struct Probe {
     name: String,
     protocol: String,
     port: u64,
     request_path: Option<String>,
-    interval: Option<u64>,
-    count: Option<u64>,
+    interval: u64,
+    count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -376,6 +390,52 @@ struct Dns {
     zone_group: String,
     record: String,
     ttl: u64,
+}
+
+fn entries(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_list).unwrap_or(&[])
+}
+
+fn rules_of(value: Option<&Value>) -> Vec<Rule> {
+    entries(value)
+        .iter()
+        .map(|r| Rule {
+            name: get_str(r, "name").unwrap_or_default().to_string(),
+            protocol: get_str(r, "protocol").unwrap_or("Tcp").to_string(),
+            frontend_port: get_u64(r, "frontend_port").unwrap_or(0),
+            backend_port: get_u64(r, "backend_port").unwrap_or(0),
+            idle_timeout: get_u64(r, "idle_timeout_in_minutes").unwrap_or(4),
+            floating_ip: r
+                .get("enable_floating_ip")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            probe: get_str(r, "probe_name").map(str::to_string),
+        })
+        .collect()
+}
+
+fn probes_of(value: Option<&Value>) -> Vec<Probe> {
+    entries(value)
+        .iter()
+        .map(|p| Probe {
+            name: get_str(p, "name").unwrap_or_default().to_string(),
+            protocol: get_str(p, "protocol").unwrap_or("Tcp").to_string(),
+            port: get_u64(p, "port").unwrap_or(0),
+            request_path: get_str(p, "request_path").map(str::to_string),
+            interval: get_u64(p, "interval_in_seconds").unwrap_or(15),
+            count: get_u64(p, "number_of_probes").unwrap_or(2),
+        })
+        .collect()
+}
+
+fn dns_of(value: Option<&Value>) -> Option<Dns> {
+    let d = value.filter(|d| !d.is_null())?;
+    Some(Dns {
+        zone: get_str(d, "zone_name")?.to_string(),
+        zone_group: get_str(d, "zone_resource_group_name")?.to_string(),
+        record: get_str(d, "record_name")?.to_string(),
+        ttl: get_u64(d, "ttl").unwrap_or(300),
+    })
 }
 
 /// The group's settings once the configuration is fully known.
@@ -634,44 +694,9 @@ fn settings(config: &Value, subscription: &str) -> Result<Settings, Diagnostics>
     if diags.has_errors() {
         return Err(diags);
     }
-    let list = |attr: &str| {
-        config
-            .get(attr)
-            .and_then(Value::as_list)
-            .unwrap_or(&[])
-            .to_vec()
-    };
-    let rules = list("rules")
-        .iter()
-        .map(|r| Rule {
-            name: get_str(r, "name").unwrap_or_default().to_string(),
-            protocol: get_str(r, "protocol").unwrap_or("Tcp").to_string(),
-            frontend_port: get_u64(r, "frontend_port").unwrap_or(0),
-            backend_port: get_u64(r, "backend_port").unwrap_or(0),
-            idle_timeout: get_u64(r, "idle_timeout_in_minutes"),
-            floating_ip: r.get("enable_floating_ip").and_then(Value::as_bool),
-            probe: get_str(r, "probe_name").map(str::to_string),
-        })
-        .collect();
-    let probes = list("probes")
-        .iter()
-        .map(|p| Probe {
-            name: get_str(p, "name").unwrap_or_default().to_string(),
-            protocol: get_str(p, "protocol").unwrap_or("Tcp").to_string(),
-            port: get_u64(p, "port").unwrap_or(0),
-            request_path: get_str(p, "request_path").map(str::to_string),
-            interval: get_u64(p, "interval_in_seconds"),
-            count: get_u64(p, "number_of_probes"),
-        })
-        .collect();
-    let dns = config.get("dns").filter(|d| !d.is_null()).map(|d| Dns {
-        zone: get_str(d, "zone_name").unwrap_or_default().to_string(),
-        zone_group: get_str(d, "zone_resource_group_name")
-            .unwrap_or_default()
-            .to_string(),
-        record: get_str(d, "record_name").unwrap_or_default().to_string(),
-        ttl: get_u64(d, "ttl").unwrap_or(300),
-    });
+    let rules = rules_of(config.get("rules"));
+    let probes = probes_of(config.get("probes"));
+    let dns = dns_of(config.get("dns"));
     let tags = config
         .get("tags")
         .and_then(Value::as_map)
@@ -732,8 +757,9 @@ pub fn validate(config: &Value) -> Diagnostics {
 // Plan
 // ---------------------------------------------------------------------------------------------------------
 
-/// Where each set sat in the prior state: lower-cased availability set ID -> load balancer index.
-fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, u64> {
+/// Where each set sat in the prior state: lower-cased availability set ID -> (load balancer index, position among
+/// that load balancer's `availability_set_ids`).
+fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, (u64, usize)> {
     let prefix = format!("{name}-lb-");
     let mut out = BTreeMap::new();
     for lb in prior
@@ -747,13 +773,15 @@ fn prior_assignment(prior: &Value, name: &str) -> BTreeMap<String, u64> {
         else {
             continue;
         };
-        for id in lb
+        for (position, id) in lb
             .get("availability_set_ids")
             .and_then(Value::as_list)
             .unwrap_or(&[])
+            .iter()
+            .enumerate()
         {
             if let Some(id) = id.as_str() {
-                out.insert(id.to_ascii_lowercase(), index);
+                out.insert(id.to_ascii_lowercase(), (index, position));
             }
         }
     }
@@ -784,29 +812,46 @@ struct PlannedLb {
     nodes: u64,
 }
 
+/// The load balancers for `sets`. A load balancer lists the sets it kept in their prior order (which import and
+/// Read take from Azure, not from the configuration), then the sets it gains in configuration order, so that the
+/// outputs derived from the order (annotations, `primaryVMSet`) change only when the sets do.
 fn layout(
     settings: &Settings,
     sets: &[(ResourceId, u64)],
-    prior: &BTreeMap<String, u64>,
+    prior: &BTreeMap<String, (u64, usize)>,
 ) -> Result<Vec<PlannedLb>, LbLayoutError> {
+    let key = |id: &ResourceId| id.to_string().to_ascii_lowercase();
     let demand: Vec<SetDemand> = sets
         .iter()
         .map(|(id, nodes)| SetDemand {
-            key: id.to_string().to_ascii_lowercase(),
+            key: key(id),
             nodes: *nodes,
         })
         .collect();
-    let slots = lb_layout::group(settings.sku, settings.cap, &demand, prior)?;
+    let indices: BTreeMap<String, u64> = prior
+        .iter()
+        .map(|(set, (index, _))| (set.clone(), *index))
+        .collect();
+    let slots = lb_layout::group(settings.sku, settings.cap, &demand, &indices)?;
     Ok(slots
         .into_iter()
-        .map(|slot| PlannedLb {
-            index: slot.index,
-            sets: slot
+        .map(|slot| {
+            let mut fronted: Vec<ResourceId> = slot
                 .sets
                 .iter()
                 .filter_map(|&p| sets.get(p).map(|(id, _)| id.clone()))
-                .collect(),
-            nodes: slot.nodes,
+                .collect();
+            fronted.sort_by_key(|id| {
+                prior
+                    .get(&key(id))
+                    .filter(|(index, _)| *index == slot.index)
+                    .map_or(usize::MAX, |(_, position)| *position)
+            });
+            PlannedLb {
+                index: slot.index,
+                sets: fronted,
+                nodes: slot.nodes,
+            }
         })
         .collect())
 }
@@ -915,6 +960,56 @@ const REPLACING: [&str; 6] = [
     "frontend_subnet_id",
 ];
 
+/// Inputs a configuration can spell differently from the state while meaning the same: `backend_sets` as a pool's
+/// `availability_sets` or as `{ availability_set_id, nic_ids }` (as import and Read record it); rules, probes
+/// and dns with Azure's defaults written out or left out; a region as its display name (`West Europe`) or as
+/// Azure returns it (`westeurope`); an ARM ID in another letter case (ARM IDs are case-insensitive).
+const EQUIVALENT_FORMS: [&str; 6] = [
+    "backend_sets",
+    "rules",
+    "probes",
+    "dns",
+    "location",
+    "frontend_subnet_id",
+];
+
+fn equivalent(attr: &str, a: &Value, b: &Value) -> bool {
+    let text = |v: &Value, normal: fn(&str) -> String| v.as_str().map(normal);
+    match attr {
+        "location" => {
+            let region = |s: &str| s.replace(' ', "").to_ascii_lowercase();
+            text(a, region).is_some_and(|r| Some(r) == text(b, region))
+        }
+        "frontend_subnet_id" => text(a, str::to_ascii_lowercase)
+            .is_some_and(|id| Some(id) == text(b, str::to_ascii_lowercase)),
+        "backend_sets" => membership_of(a).is_some_and(|m| Some(m) == membership_of(b)),
+        "rules" => rules_of(Some(a)) == rules_of(Some(b)),
+        "probes" => probes_of(Some(a)) == probes_of(Some(b)),
+        "dns" => dns_of(Some(a)).is_some_and(|d| Some(d) == dns_of(Some(b))),
+        _ => false,
+    }
+}
+
+/// Plans the prior value of an input the configuration only spells differently, so that import and a Read that
+/// found nothing changed lead to an empty plan. Terraform accepts a planned value equal to the prior one in
+/// place of the configuration's, as the provider's judgement that the two are the same
+/// (<https://github.com/hashicorp/terraform/blob/v1.11.0/internal/plans/objchange/plan_valid.go>).
+fn keep_equivalent_prior(state: &mut BTreeMap<String, Value>, prior: &Value) {
+    for attr in EQUIVALENT_FORMS {
+        let (Some(old), Some(new)) = (prior.get(attr), state.get(attr)) else {
+            continue;
+        };
+        if old != new
+            && !old.is_null()
+            && !new.is_null()
+            && new.is_fully_known()
+            && equivalent(attr, old, new)
+        {
+            state.insert(attr.into(), old.clone());
+        }
+    }
+}
+
 fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePath>, Diagnostics) {
     let proposed = &request.proposed_new_state;
     let mut diags = Diagnostics::new();
@@ -950,6 +1045,7 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
     let mut replace = Vec::new();
     let prior = &request.prior_state;
     if !prior.is_null() {
+        keep_equivalent_prior(&mut state, prior);
         for attr in REPLACING {
             let (old, new) = (prior.get(attr), state.get(attr));
             if new.is_some_and(|v| v.is_known()) && old != new {
@@ -1039,8 +1135,53 @@ fn tags_json(settings: &Settings) -> Json {
         .iter()
         .map(|(k, v)| (k.clone(), Json::String(v.clone())))
         .collect();
-    tags.insert(GROUP_TAG.into(), Json::String(settings.name.clone()));
+    let mut own = vec![
+        (GROUP_TAG, settings.name.clone()),
+        (CAP_TAG, settings.cap.to_string()),
+    ];
+    if let Some(dns) = &settings.dns {
+        own.extend([
+            (DNS_ZONE_TAG, dns.zone.clone()),
+            (DNS_ZONE_GROUP_TAG, dns.zone_group.clone()),
+            (DNS_RECORD_TAG, dns.record.clone()),
+            (DNS_TTL_TAG, dns.ttl.to_string()),
+        ]);
+    }
+    for (k, v) in own {
+        tags.insert(k.into(), Json::String(v));
+    }
     Json::Object(tags)
+}
+
+/// Whether a tag is one the provider writes (GROUP_TAG and the tags sharing its prefix) rather than a user's.
+fn is_own_tag(key: &str) -> bool {
+    key.strip_prefix(GROUP_TAG)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
+/// The cap and DNS record a load balancer's tags recorded at create, for import.
+fn recorded_settings(tags: &Json) -> (Option<u64>, Value) {
+    let tag = |k: &str| tags[k].as_str();
+    let cap = tag(CAP_TAG).and_then(|c| c.parse().ok());
+    let dns = match (
+        tag(DNS_ZONE_TAG),
+        tag(DNS_ZONE_GROUP_TAG),
+        tag(DNS_RECORD_TAG),
+    ) {
+        (Some(zone), Some(group), Some(record)) => Value::object([
+            ("zone_name", Value::string(zone)),
+            ("zone_resource_group_name", Value::string(group)),
+            ("record_name", Value::string(record)),
+            (
+                "ttl",
+                tag(DNS_TTL_TAG)
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .map_or(Value::Null, Value::number),
+            ),
+        ]),
+        _ => Value::Null,
+    };
+    (cap, dns)
 }
 
 fn rules_json(settings: &Settings, lb_id: &ResourceId) -> (Json, Json) {
@@ -1052,8 +1193,8 @@ fn rules_json(settings: &Settings, lb_id: &ResourceId) -> (Json, Json) {
             let mut props = json!({
                 "protocol": p.protocol,
                 "port": p.port,
-                "intervalInSeconds": p.interval.unwrap_or(15),
-                "numberOfProbes": p.count.unwrap_or(2),
+                "intervalInSeconds": p.interval,
+                "numberOfProbes": p.count,
             });
             if let Some(path) = &p.request_path {
                 props["requestPath"] = json!(path);
@@ -1071,8 +1212,8 @@ fn rules_json(settings: &Settings, lb_id: &ResourceId) -> (Json, Json) {
                 "protocol": r.protocol,
                 "frontendPort": r.frontend_port,
                 "backendPort": r.backend_port,
-                "idleTimeoutInMinutes": r.idle_timeout.unwrap_or(4),
-                "enableFloatingIP": r.floating_ip.unwrap_or(false),
+                "idleTimeoutInMinutes": r.idle_timeout,
+                "enableFloatingIP": r.floating_ip,
             });
             if let Some(probe) = &r.probe {
                 props["probe"] = sub("probes", probe);
@@ -1083,8 +1224,8 @@ fn rules_json(settings: &Settings, lb_id: &ResourceId) -> (Json, Json) {
     (Json::Array(probes), Json::Array(rules))
 }
 
-/// Creates the load balancer (and its public IP) or brings its rules, probes and tags up to date. An existing
-/// load balancer keeps its frontend as it is, so its IP never changes.
+/// Creates the load balancer (and its public IP) or brings its frontend, rules, probes and tags up to date. An
+/// existing load balancer whose frontend is still the group's keeps it as it is, so its IP never changes.
 async fn ensure_lb(
     arm: &ArmClient,
     ctx: &Ctx,
@@ -1094,85 +1235,135 @@ async fn ensure_lb(
     let lb_id = settings.lb_id(index);
     let (probes, rules) = rules_json(settings, &lb_id);
     let path = lb_id.to_string();
-    if let Some(existing) = arm
+    let existing = arm
         .get_optional::<Json>(ctx, &path, NETWORK_API_VERSION)
-        .await?
-    {
-        let mut body = existing.body;
-        let unchanged = body["properties"]["probes"].as_array().map_or(0, Vec::len)
-            == settings.probes.len()
-            && body["properties"]["loadBalancingRules"]
-                .as_array()
-                .map_or(0, Vec::len)
-                == settings.rules.len()
-            && same_rules(&body, &probes, &rules)
-            && body["tags"] == tags_json(settings);
-        if unchanged {
-            return Ok(());
-        }
-        let Some(props) = body.get_mut("properties").and_then(Json::as_object_mut) else {
-            return Err(ArmError::Config(format!(
-                "load balancer {lb_id} has no properties"
-            )));
-        };
-        props.insert("probes".into(), probes);
-        props.insert("loadBalancingRules".into(), rules);
-        if let Some(top) = body.as_object_mut() {
-            top.insert("tags".into(), tags_json(settings));
-        }
-        let conditions = Conditions {
-            if_match: existing.etag,
-            ..Conditions::default()
-        };
-        arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
-            .await?;
-        return Ok(());
-    }
-    let frontend = if settings.internal {
-        let subnet = settings
-            .subnet
-            .as_ref()
-            .map(ResourceId::to_string)
-            .unwrap_or_default();
-        json!({ "subnet": { "id": subnet }, "privateIPAllocationMethod": "Dynamic" })
-    } else {
-        let pip = settings.pip_id(index);
+        .await?;
+    let frontend = match &existing {
+        Some(lb) if frontend_is_ours(settings, index, &lb.body) => None,
+        _ => Some(ensure_frontend(arm, ctx, settings, index).await?),
+    };
+    let Some(existing) = existing else {
         let body = json!({
             "location": settings.location,
             "sku": { "name": settings.sku.as_str() },
             "tags": tags_json(settings),
-            "properties": { "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4" },
+            "properties": {
+                "frontendIPConfigurations": [{ "name": FRONTEND, "properties": frontend }],
+                "backendAddressPools": [{ "name": BACKEND_POOL }],
+                "probes": probes,
+                "loadBalancingRules": rules,
+            },
         });
         arm.put_and_wait::<_, Json>(
             ctx,
-            &pip.to_string(),
+            &path,
             NETWORK_API_VERSION,
             &body,
             &Conditions::default(),
         )
         .await?;
-        json!({ "publicIPAddress": { "id": pip.to_string() } })
+        return Ok(());
     };
+    let mut body = existing.body;
+    let unchanged = frontend.is_none()
+        && body["properties"]["probes"].as_array().map_or(0, Vec::len) == settings.probes.len()
+        && body["properties"]["loadBalancingRules"]
+            .as_array()
+            .map_or(0, Vec::len)
+            == settings.rules.len()
+        && same_rules(&body, &probes, &rules)
+        && body["tags"] == tags_json(settings);
+    if unchanged {
+        return Ok(());
+    }
+    let Some(props) = body.get_mut("properties").and_then(Json::as_object_mut) else {
+        return Err(ArmError::Config(format!(
+            "load balancer {lb_id} has no properties"
+        )));
+    };
+    props.insert("probes".into(), probes);
+    props.insert("loadBalancingRules".into(), rules);
+    if let Some(frontend) = frontend {
+        props.insert(
+            "frontendIPConfigurations".into(),
+            json!([{ "name": FRONTEND, "properties": frontend }]),
+        );
+    }
+    if let Some(top) = body.as_object_mut() {
+        top.insert("tags".into(), tags_json(settings));
+    }
+    let conditions = Conditions {
+        if_match: existing.etag,
+        ..Conditions::default()
+    };
+    arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
+        .await?;
+    Ok(())
+}
+
+/// The properties of the group's frontend for load balancer `index`, creating its public IP first when the group
+/// is public (a PUT of an existing Static public IP keeps its address).
+async fn ensure_frontend(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    settings: &Settings,
+    index: u64,
+) -> Result<Json, ArmError> {
+    if settings.internal {
+        let subnet = settings
+            .subnet
+            .as_ref()
+            .map(ResourceId::to_string)
+            .unwrap_or_default();
+        return Ok(json!({ "subnet": { "id": subnet }, "privateIPAllocationMethod": "Dynamic" }));
+    }
+    let pip = settings.pip_id(index);
     let body = json!({
         "location": settings.location,
         "sku": { "name": settings.sku.as_str() },
         "tags": tags_json(settings),
-        "properties": {
-            "frontendIPConfigurations": [{ "name": FRONTEND, "properties": frontend }],
-            "backendAddressPools": [{ "name": BACKEND_POOL }],
-            "probes": probes,
-            "loadBalancingRules": rules,
-        },
+        "properties": { "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4" },
     });
     arm.put_and_wait::<_, Json>(
         ctx,
-        &path,
+        &pip.to_string(),
         NETWORK_API_VERSION,
         &body,
         &Conditions::default(),
     )
     .await?;
-    Ok(())
+    Ok(json!({ "publicIPAddress": { "id": pip.to_string() } }))
+}
+
+/// Whether load balancer `index`'s frontend is still the one the group gave it: its own public IP, or a dynamic
+/// private IP in `frontend_subnet_id`. Anything else is drift that apply repairs.
+fn frontend_is_ours(settings: &Settings, index: u64, lb: &Json) -> bool {
+    let configs = lb["properties"]["frontendIPConfigurations"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let [config] = configs else {
+        return false;
+    };
+    let p = &config["properties"];
+    let same = |a: &Json, b: Option<String>| {
+        a.as_str()
+            .zip(b)
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(&b))
+    };
+    if settings.internal {
+        same(
+            &p["subnet"]["id"],
+            settings.subnet.as_ref().map(ResourceId::to_string),
+        ) && p["privateIPAllocationMethod"]
+            .as_str()
+            .is_none_or(|m| m.eq_ignore_ascii_case("Dynamic"))
+            && p["publicIPAddress"].is_null()
+    } else {
+        same(
+            &p["publicIPAddress"]["id"],
+            Some(settings.pip_id(index).to_string()),
+        ) && p["subnet"].is_null()
+    }
 }
 
 /// Whether the load balancer's probes and rules already say what we would write (ignoring what ARM adds).
@@ -1390,16 +1581,6 @@ fn state_indices(state: &Value, settings: &Settings) -> BTreeSet<u64> {
         .collect()
 }
 
-fn prior_dns(prior: &Value) -> Option<Dns> {
-    let d = prior.get("dns").filter(|d| !d.is_null())?;
-    Some(Dns {
-        zone: get_str(d, "zone_name")?.to_string(),
-        zone_group: get_str(d, "zone_resource_group_name")?.to_string(),
-        record: get_str(d, "record_name")?.to_string(),
-        ttl: get_u64(d, "ttl").unwrap_or(300),
-    })
-}
-
 async fn create_or_update(
     arm: &ArmClient,
     ctx: &Ctx,
@@ -1440,6 +1621,7 @@ async fn create_or_update(
     // Current membership, from the load balancers themselves: catches out-of-band joins and removed nodes.
     let mut changes = Vec::new();
     let mut current: BTreeMap<String, String> = BTreeMap::new();
+    let mut bodies = Vec::new();
     for lb in planned {
         let lb_id = settings.lb_id(lb.index);
         let pool = format!("{lb_id}/backendAddressPools/{BACKEND_POOL}").to_ascii_lowercase();
@@ -1447,7 +1629,9 @@ async fn create_or_update(
             .get::<Json>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
             .await?
             .body;
-        for nic in members(&body) {
+        bodies.push((lb.index, body));
+        let body = bodies.last().map_or(&Json::Null, |(_, b)| b);
+        for nic in members(body) {
             let key = nic.to_string().to_ascii_lowercase();
             if !desired.contains_key(&key) {
                 changes.push((nic, None));
@@ -1468,7 +1652,7 @@ async fn create_or_update(
         ctx.check("deleting load balancers no longer needed")?;
         delete_lb(arm, ctx, settings, *index).await?;
     }
-    let old_dns = prior_dns(prior);
+    let old_dns = dns_of(prior.get("dns"));
     if let Some(old) = old_dns
         .as_ref()
         .filter(|old| Some(*old) != settings.dns.as_ref())
@@ -1488,8 +1672,8 @@ async fn create_or_update(
     }
     if let Some(dns) = &settings.dns {
         let mut ips = Vec::new();
-        for lb in planned {
-            if let Some(ip) = frontend_ip(arm, ctx, settings, lb.index).await? {
+        for (index, body) in &bodies {
+            if let Some(ip) = frontend_ip(arm, ctx, settings, *index, body).await? {
                 ips.push(ip);
             }
         }
@@ -1558,6 +1742,33 @@ fn recorded_lbs(planned: &Value, settings: &Settings) -> Vec<PlannedLb> {
         .collect()
 }
 
+/// Whether an update changes nothing but `timeouts`, which live only in Terraform's state.
+fn only_timeouts_change(prior: &Value, planned: &Value) -> bool {
+    match (prior, planned) {
+        (Value::Object(old), Value::Object(new)) => {
+            let rest = |attrs: &BTreeMap<String, Value>| {
+                attrs
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "timeouts")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            rest(old) == rest(new)
+        }
+        _ => false,
+    }
+}
+
+/// The bounds for recording the state after an operation: the operation's own, or a short bound of their own
+/// when it was stopped (StopProvider) or passed its deadline.
+fn wrap_up(op: &Ctx) -> Ctx {
+    if op.check("recording the state").is_ok() {
+        op.clone()
+    } else {
+        Ctx::new(CancellationToken::new(), WRAP_UP)
+    }
+}
+
 async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     let respond = |new_state: Value, diagnostics: Diagnostics| ApplyResponse {
         new_state,
@@ -1592,13 +1803,25 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
             Ok(()) => respond(Value::Null, Diagnostics::new()),
             Err(e) => {
                 let lbs = recorded_lbs(&request.prior_state, &settings);
-                let left = observe(arm, &op_ctx, &settings, &request.prior_state, &lbs).await;
+                let left = observe(
+                    arm,
+                    &wrap_up(&op_ctx),
+                    &settings,
+                    &request.prior_state,
+                    &lbs,
+                    Observing::Failed,
+                )
+                .await;
                 respond(
                     left.unwrap_or(request.prior_state.clone()),
                     api_error("Deleting the load balancer group failed", &e).into(),
                 )
             }
         };
+    }
+    if only_timeouts_change(&request.prior_state, &request.planned_state) {
+        // The update a `timeouts` block makes after import: nothing to do in Azure.
+        return respond(request.planned_state.clone(), Diagnostics::new());
     }
     let mut diags = Diagnostics::new();
     let sets = backend_sets(
@@ -1651,7 +1874,21 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         // Whatever happened, the state records what exists: on failure, prior and planned load balancers alike.
         recorded.extend(recorded_lbs(&request.prior_state, &settings));
     }
-    match observe(arm, &op_ctx, &settings, &request.planned_state, &recorded).await {
+    let mode = if result.is_err() {
+        Observing::Failed
+    } else {
+        Observing::Applied
+    };
+    match observe(
+        arm,
+        &wrap_up(&op_ctx),
+        &settings,
+        &request.planned_state,
+        &recorded,
+        mode,
+    )
+    .await
+    {
         Ok(state) => respond(state, diags),
         Err(e) => {
             diags.push(api_error(
@@ -1674,21 +1911,21 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
 // Read
 // ---------------------------------------------------------------------------------------------------------
 
+/// The group's frontend IP on load balancer `lb`: None when the frontend is no longer the group's (drift) or has
+/// no address yet.
 async fn frontend_ip(
     arm: &ArmClient,
     ctx: &Ctx,
     settings: &Settings,
     index: u64,
+    lb: &Json,
 ) -> Result<Option<String>, ArmError> {
+    if !frontend_is_ours(settings, index, lb) {
+        return Ok(None);
+    }
     if settings.internal {
-        let Some(lb) = arm
-            .get_optional::<Json>(ctx, &settings.lb_id(index).to_string(), NETWORK_API_VERSION)
-            .await?
-        else {
-            return Ok(None);
-        };
         return Ok(
-            lb.body["properties"]["frontendIPConfigurations"][0]["properties"]["privateIPAddress"]
+            lb["properties"]["frontendIPConfigurations"][0]["properties"]["privateIPAddress"]
                 .as_str()
                 .map(str::to_string),
         );
@@ -1707,54 +1944,76 @@ async fn frontend_ip(
     }))
 }
 
-/// The state as Azure has it: `base` with its load balancers (those of `lbs` that exist) observed. The
-/// availability sets an LB fronts come from the state, since Azure does not record them; counts, frontend IPs
-/// and existence come from Azure, so membership drift shows up in the next plan.
+/// What `observe` makes of what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Observing {
+    /// Read and import: backend membership that differs from `backend_sets` replaces it (in the explicit form), so
+    /// the next plan shows the difference; a load balancer deleted out of band stays listed, with no frontend IP
+    /// and no nodes, keeping its index and sets so that apply recreates it in place.
+    Refresh,
+    /// After a successful apply: `backend_sets` stays as planned, as Terraform requires of an input.
+    Applied,
+    /// After a failed apply: what exists, membership included.
+    Failed,
+}
+
+/// The state as Azure has it: `base` with its load balancers (those of `lbs`) observed. The availability sets an
+/// LB fronts come from the state, since Azure does not record them; members, frontend IPs and existence come from
+/// Azure, so drift shows up in the next plan.
 async fn observe(
     arm: &ArmClient,
     ctx: &Ctx,
     settings: &Settings,
     base: &Value,
     lbs: &[PlannedLb],
+    mode: Observing,
 ) -> Result<Value, ArmError> {
-    let mut found = Vec::new();
     let mut lbs = lbs.to_vec();
     lbs.sort_by_key(|lb| lb.index);
     lbs.dedup_by_key(|lb| lb.index);
+    let mut found: Vec<(PlannedLb, Value, Vec<ResourceId>)> = Vec::new();
     for lb in lbs {
-        let Some(body) = arm
+        let body = arm
             .get_optional::<Json>(
                 ctx,
                 &settings.lb_id(lb.index).to_string(),
                 NETWORK_API_VERSION,
             )
-            .await?
-        else {
-            continue;
-        };
-        let ip = frontend_ip(arm, ctx, settings, lb.index).await?;
-        found.push((
-            lb.index,
-            lb.sets,
-            ip.map_or(Value::Null, Value::string),
-            members(&body.body).len() as u64,
-        ));
+            .await?;
+        match body {
+            Some(body) => {
+                let ip = frontend_ip(arm, ctx, settings, lb.index, &body.body).await?;
+                let nics = members(&body.body);
+                let nodes = nics.len() as u64;
+                found.push((
+                    PlannedLb { nodes, ..lb },
+                    ip.map_or(Value::Null, Value::string),
+                    nics,
+                ));
+            }
+            None if mode == Observing::Refresh => {
+                found.push((PlannedLb { nodes: 0, ..lb }, Value::Null, Vec::new()))
+            }
+            None => {}
+        }
     }
     let Value::Object(mut state) = base.clone() else {
         return Ok(base.clone());
     };
-    let planned: Vec<PlannedLb> = found
-        .iter()
-        .map(|(index, sets, _, nodes)| PlannedLb {
-            index: *index,
-            sets: sets.clone(),
-            nodes: *nodes,
-        })
-        .collect();
+    if mode != Observing::Applied {
+        let by_lb: Vec<(&PlannedLb, &[ResourceId])> = found
+            .iter()
+            .map(|(lb, _, nics)| (lb, nics.as_slice()))
+            .collect();
+        if let Some(actual) = drifted_membership(arm, ctx, base, &by_lb).await? {
+            state.insert("backend_sets".into(), actual);
+        }
+    }
     let ips: BTreeMap<String, Value> = found
         .iter()
-        .map(|(i, _, ip, _)| (settings.lb_name(*i), ip.clone()))
+        .map(|(lb, ip, _)| (settings.lb_name(lb.index), ip.clone()))
         .collect();
+    let planned: Vec<PlannedLb> = found.into_iter().map(|(lb, _, _)| lb).collect();
     outputs(&mut state, settings, &planned, &|name| {
         ips.get(name).cloned().unwrap_or(Value::Null)
     });
@@ -1770,6 +2029,161 @@ async fn observe(
         ),
     );
     Ok(Value::Object(state))
+}
+
+/// Lower-cased NIC IDs by lower-cased availability set ID, as `backend_sets` has them; None when it does not
+/// list every set's NICs.
+fn membership_of(backend_sets_value: &Value) -> Option<BTreeMap<String, BTreeSet<String>>> {
+    let sets = backend_sets(backend_sets_value, &mut Diagnostics::new())?;
+    sets.into_iter()
+        .map(|set| {
+            Some((
+                set.id?.to_string().to_ascii_lowercase(),
+                set.nics?
+                    .iter()
+                    .map(|nic| nic.to_string().to_ascii_lowercase())
+                    .collect(),
+            ))
+        })
+        .collect()
+}
+
+/// When some load balancer's members differ from what `base`'s `backend_sets` puts on it (a node taken out of
+/// band, a foreign NIC added), `backend_sets` as Azure has it; None when they agree.
+async fn drifted_membership(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    base: &Value,
+    lbs: &[(&PlannedLb, &[ResourceId])],
+) -> Result<Option<Value>, ArmError> {
+    let expected = base
+        .get("backend_sets")
+        .and_then(membership_of)
+        .unwrap_or_default();
+    let agrees = lbs.iter().all(|(lb, nics)| {
+        let want: BTreeSet<&String> = lb
+            .sets
+            .iter()
+            .filter_map(|set| expected.get(&set.to_string().to_ascii_lowercase()))
+            .flatten()
+            .collect();
+        let have: BTreeSet<String> = nics
+            .iter()
+            .map(|nic| nic.to_string().to_ascii_lowercase())
+            .collect();
+        want.len() == have.len() && want.into_iter().all(|nic| have.contains(nic))
+    });
+    if agrees {
+        return Ok(None);
+    }
+    let all: Vec<ResourceId> = lbs
+        .iter()
+        .flat_map(|(_, nics)| nics.iter().cloned())
+        .collect();
+    let set_of_nic = sets_of_nics(arm, ctx, &all).await?;
+    let mut by_set: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for nic in all {
+        if let Some(set) = set_of_nic.get(&nic.to_string().to_ascii_lowercase()) {
+            by_set.entry(set.clone()).or_default().push(nic.to_string());
+        }
+    }
+    Ok(Some(explicit_backend_sets(by_set)))
+}
+
+/// The availability set of each NIC's VM (lower-cased NIC ID -> set ID), from the NIC and availability set lists of
+/// the NICs' resource groups: O(pages) reads instead of one per node. A NIC of no VM in a set is left out.
+async fn sets_of_nics(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    nics: &[ResourceId],
+) -> Result<BTreeMap<String, String>, ArmError> {
+    let groups: BTreeMap<String, ResourceId> = nics
+        .iter()
+        .filter_map(|nic| {
+            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
+            Some((g.to_string().to_ascii_lowercase(), g))
+        })
+        .collect();
+    let mut vm_of_nic: BTreeMap<String, String> = BTreeMap::new();
+    let mut set_of_vm: BTreeMap<String, String> = BTreeMap::new();
+    for g in groups.values() {
+        let listed: Vec<Json> = arm
+            .list(
+                ctx,
+                &format!("{g}/providers/Microsoft.Network/networkInterfaces"),
+                NETWORK_API_VERSION,
+            )
+            .await?;
+        for nic in listed {
+            if let (Some(id), Some(vm)) = (
+                nic["id"].as_str(),
+                nic["properties"]["virtualMachine"]["id"].as_str(),
+            ) {
+                vm_of_nic.insert(id.to_ascii_lowercase(), vm.to_ascii_lowercase());
+            }
+        }
+        let sets: Vec<Json> = arm
+            .list(
+                ctx,
+                &format!("{g}/providers/Microsoft.Compute/availabilitySets"),
+                COMPUTE_API_VERSION,
+            )
+            .await?;
+        for set in sets {
+            let Some(set_id) = set["id"].as_str() else {
+                continue;
+            };
+            for vm in set["properties"]["virtualMachines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(vm) = vm["id"].as_str() {
+                    set_of_vm.insert(vm.to_ascii_lowercase(), set_id.to_string());
+                }
+            }
+        }
+    }
+    Ok(vm_of_nic
+        .into_iter()
+        .filter_map(|(nic, vm)| Some((nic, set_of_vm.get(&vm)?.clone())))
+        .collect())
+}
+
+/// `backend_sets` in the `{ availability_set_id, nic_ids }` form, sets ordered by ID and NICs sorted.
+fn explicit_backend_sets(by_set: BTreeMap<String, Vec<String>>) -> Value {
+    let sets: Vec<(String, Vec<String>)> = by_set
+        .into_iter()
+        .map(|(set, mut nics)| {
+            nics.sort();
+            nics.dedup();
+            (set, nics)
+        })
+        .collect();
+    let ty = Type::Tuple(
+        sets.iter()
+            .map(|(_, nics)| {
+                Type::object([
+                    ("availability_set_id", Type::String),
+                    ("nic_ids", Type::Tuple(vec![Type::String; nics.len()])),
+                ])
+            })
+            .collect(),
+    );
+    let value = Value::Tuple(
+        sets.into_iter()
+            .map(|(set, nics)| {
+                Value::object([
+                    ("availability_set_id", Value::string(set)),
+                    (
+                        "nic_ids",
+                        Value::Tuple(nics.into_iter().map(Value::string).collect()),
+                    ),
+                ])
+            })
+            .collect(),
+    );
+    Value::Dynamic(ty, Box::new(value))
 }
 
 async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
@@ -1791,7 +2205,16 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
         Err(d) => return respond(request.current_state.clone(), d.into()),
     };
     let lbs = recorded_lbs(&request.current_state, &settings);
-    match observe(arm, &op_ctx, &settings, &request.current_state, &lbs).await {
+    match observe(
+        arm,
+        &op_ctx,
+        &settings,
+        &request.current_state,
+        &lbs,
+        Observing::Refresh,
+    )
+    .await
+    {
         Ok(state) => respond(state, Diagnostics::new()),
         Err(e) => respond(
             request.current_state.clone(),
@@ -1806,7 +2229,8 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
 
 /// Rebuilds a group from its load balancers (found by the group tag), their members, and the availability
 /// sets those members' VMs belong to. `backend_sets` comes back in the `{availability_set_id, nic_ids}`
-/// form; `dns` and `timeouts` are not recorded in Azure and come from the configuration on the next apply.
+/// form, which the plan takes as equal to a pool's `availability_sets` with the same NICs; `max_backend_nodes`
+/// and `dns` come from the tags written at create. `timeouts` live only in Terraform and cannot be imported.
 async fn import(ctx: &Context, id: &str) -> ImportResponse {
     let fail = |d: Diagnostic| ImportResponse {
         imported: Vec::new(),
@@ -1885,73 +2309,21 @@ async fn rebuild(
         .unwrap_or(Sku::Standard);
     let frontend = &first["properties"]["frontendIPConfigurations"][0]["properties"];
     let subnet = frontend["subnet"]["id"].as_str().map(str::to_string);
-    // NIC -> VM from NIC lists, VM -> availability set from availability set lists, per resource group of the
-    // members: O(pages) reads instead of one per node.
-    let nic_groups: BTreeMap<String, ResourceId> = lbs
-        .iter()
-        .flat_map(|(_, lb)| members(lb))
-        .filter_map(|nic| {
-            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
-            Some((g.to_string().to_ascii_lowercase(), g))
-        })
-        .collect();
-    let mut vm_of_nic: BTreeMap<String, String> = BTreeMap::new();
-    let mut set_of_vm: BTreeMap<String, String> = BTreeMap::new();
-    for g in nic_groups.values() {
-        let nics: Vec<Json> = arm
-            .list(
-                ctx,
-                &format!("{g}/providers/Microsoft.Network/networkInterfaces"),
-                NETWORK_API_VERSION,
-            )
-            .await?;
-        for nic in nics {
-            if let (Some(id), Some(vm)) = (
-                nic["id"].as_str(),
-                nic["properties"]["virtualMachine"]["id"].as_str(),
-            ) {
-                vm_of_nic.insert(id.to_ascii_lowercase(), vm.to_ascii_lowercase());
-            }
-        }
-        let sets: Vec<Json> = arm
-            .list(
-                ctx,
-                &format!("{g}/providers/Microsoft.Compute/availabilitySets"),
-                COMPUTE_API_VERSION,
-            )
-            .await?;
-        for set in sets {
-            let Some(set_id) = set["id"].as_str() else {
-                continue;
-            };
-            for vm in set["properties"]["virtualMachines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(vm) = vm["id"].as_str() {
-                    set_of_vm.insert(vm.to_ascii_lowercase(), set_id.to_string());
-                }
-            }
-        }
-    }
-    let mut backend = Vec::new();
+    let (cap, dns) = recorded_settings(&first["tags"]);
+    let all: Vec<ResourceId> = lbs.iter().flat_map(|(_, lb)| members(lb)).collect();
+    let set_of_nic = sets_of_nics(arm, ctx, &all).await?;
+    let mut backend: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lb_values = Vec::new();
     for (index, lb) in &lbs {
-        let mut by_set: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut set_ids = BTreeSet::new();
         for nic in members(lb) {
-            let key = nic.to_string().to_ascii_lowercase();
-            let set = vm_of_nic
-                .get(&key)
-                .and_then(|vm| set_of_vm.get(vm))
-                .cloned()
-                .unwrap_or_default();
-            by_set.entry(set).or_default().push(nic.to_string());
-        }
-        let set_ids: Vec<String> = by_set.keys().filter(|k| !k.is_empty()).cloned().collect();
-        for (set, mut nics) in by_set.into_iter().filter(|(k, _)| !k.is_empty()) {
-            nics.sort();
-            backend.push((set, nics));
+            if let Some(set) = set_of_nic.get(&nic.to_string().to_ascii_lowercase()) {
+                set_ids.insert(set.clone());
+                backend
+                    .entry(set.clone())
+                    .or_default()
+                    .push(nic.to_string());
+            }
         }
         lb_values.push(Value::object([
             ("name", Value::string(format!("{name}-lb-{index}"))),
@@ -1961,31 +2333,6 @@ async fn rebuild(
             ),
         ]));
     }
-    let backend_type = Type::Tuple(
-        backend
-            .iter()
-            .map(|(_, nics)| {
-                Type::object([
-                    ("availability_set_id", Type::String),
-                    ("nic_ids", Type::Tuple(vec![Type::String; nics.len()])),
-                ])
-            })
-            .collect(),
-    );
-    let backend_value = Value::Tuple(
-        backend
-            .into_iter()
-            .map(|(set, nics)| {
-                Value::object([
-                    ("availability_set_id", Value::string(set)),
-                    (
-                        "nic_ids",
-                        Value::Tuple(nics.into_iter().map(Value::string).collect()),
-                    ),
-                ])
-            })
-            .collect(),
-    );
     let (probes, rules) = (
         &first["properties"]["probes"],
         &first["properties"]["loadBalancingRules"],
@@ -2045,7 +2392,7 @@ async fn rebuild(
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| k.as_str() != GROUP_TAG)
+        .filter(|(k, _)| !is_own_tag(k))
         .filter_map(|(k, v)| Some((k.clone(), Value::string(v.as_str()?))))
         .collect();
     let list_or_null = |v: Vec<Value>| {
@@ -2070,14 +2417,14 @@ async fn rebuild(
             "frontend_subnet_id",
             subnet.map_or(Value::Null, Value::string),
         ),
+        ("backend_sets", explicit_backend_sets(backend)),
         (
-            "backend_sets",
-            Value::Dynamic(backend_type, Box::new(backend_value)),
+            "max_backend_nodes",
+            Value::number(cap.unwrap_or(sku.default_backend())),
         ),
-        ("max_backend_nodes", Value::number(sku.default_backend())),
         ("rules", list_or_null(rule_values)),
         ("probes", list_or_null(probe_values)),
-        ("dns", Value::Null),
+        ("dns", dns),
         (
             "tags",
             if tags.is_empty() {
@@ -2094,7 +2441,9 @@ async fn rebuild(
         Err(_) => return Ok(None),
     };
     let lbs = recorded_lbs(&state, &settings);
-    observe(arm, ctx, &settings, &state, &lbs).await.map(Some)
+    observe(arm, ctx, &settings, &state, &lbs, Observing::Refresh)
+        .await
+        .map(Some)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -2147,7 +2496,6 @@ impl Resource<Context> for LbGroup {
 mod tests {
     use super::*;
     use crate::resources::context::Unconfigured;
-    use tokio_util::sync::CancellationToken;
 
     const SET: &str =
         "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-0";
@@ -2305,5 +2653,156 @@ mod tests {
         assert!(diags
             .iter()
             .any(|d| d.attribute == Some(AttributePath::of("rules").index(0).attr("probe_name"))));
+    }
+
+    fn explicit(nodes: usize) -> Value {
+        Value::list([Value::object([
+            (
+                "availability_set_id",
+                Value::string(SET.to_ascii_lowercase()),
+            ),
+            (
+                "nic_ids",
+                Value::list((0..nodes).rev().map(|j| Value::string(nic(j)))),
+            ),
+        ])])
+    }
+
+    #[test]
+    fn a_configuration_spelling_the_prior_differently_plans_the_prior() {
+        let rule = |idle: Value| {
+            Value::list([Value::object([
+                ("name", Value::string("http")),
+                ("protocol", Value::string("Tcp")),
+                ("frontend_port", Value::number(80u64)),
+                ("backend_port", Value::number(30080u64)),
+                ("idle_timeout_in_minutes", idle),
+            ])])
+        };
+        let mut prior = BTreeMap::from([
+            ("backend_sets".to_string(), explicit(3)),
+            ("rules".to_string(), rule(Value::Null)),
+        ]);
+        let mut state = BTreeMap::from([
+            ("backend_sets".to_string(), Value::list([pool_set(3)])),
+            ("rules".to_string(), rule(Value::number(4u64))),
+        ]);
+        keep_equivalent_prior(&mut state, &Value::Object(prior.clone()));
+        assert_eq!(state, prior);
+        let mut region = BTreeMap::from([("location".to_string(), Value::string("West Europe"))]);
+        keep_equivalent_prior(
+            &mut region,
+            &Value::object([("location", Value::string("westeurope"))]),
+        );
+        assert_eq!(region["location"], Value::string("westeurope"));
+
+        // A node less, or another timeout, is a change the plan must show.
+        prior.insert("backend_sets".into(), explicit(2));
+        prior.insert("rules".into(), rule(Value::number(5u64)));
+        let config = BTreeMap::from([
+            ("backend_sets".to_string(), Value::list([pool_set(3)])),
+            ("rules".to_string(), rule(Value::number(4u64))),
+        ]);
+        let mut state = config.clone();
+        keep_equivalent_prior(&mut state, &Value::Object(prior));
+        assert_eq!(state, config);
+    }
+
+    fn settings_with_dns(ttl: Option<u64>) -> Settings {
+        let mut cfg = config("Standard", Value::list([pool_set(1)]));
+        if let Value::Object(attrs) = &mut cfg {
+            attrs.insert("max_backend_nodes".into(), Value::number(700u64));
+            attrs.insert(
+                "tags".into(),
+                Value::Map(BTreeMap::from([("team".to_string(), Value::string("web"))])),
+            );
+            attrs.insert(
+                "dns".into(),
+                Value::object([
+                    ("zone_name", Value::string("example.com")),
+                    ("zone_resource_group_name", Value::string("dns")),
+                    ("record_name", Value::string("www")),
+                    ("ttl", ttl.map_or(Value::Null, Value::number)),
+                ]),
+            );
+        }
+        match settings(&cfg, "s") {
+            Ok(s) => s,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn tags_record_the_cap_and_dns_for_import_apart_from_the_users_tags() {
+        let settings = settings_with_dns(None);
+        let tags = tags_json(&settings);
+        let (cap, dns) = recorded_settings(&tags);
+        assert_eq!(cap, Some(700));
+        assert_eq!(dns_of(Some(&dns)), settings.dns);
+        let users: Vec<&String> = tags
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .filter(|k| !is_own_tag(k))
+            .collect();
+        assert_eq!(users, vec!["team"]);
+        assert!(!is_own_tag("largek8s-lb-groupie"));
+    }
+
+    #[test]
+    fn a_frontend_other_than_the_groups_is_drift() {
+        let settings = settings_with_dns(Some(60));
+        let pip = settings.pip_id(0).to_string();
+        let lb = |props: Json| json!({ "properties": { "frontendIPConfigurations": [{ "name": FRONTEND, "properties": props }] } });
+        assert!(frontend_is_ours(
+            &settings,
+            0,
+            &lb(json!({ "publicIPAddress": { "id": pip.to_ascii_uppercase() } }))
+        ));
+        assert!(!frontend_is_ours(
+            &settings,
+            1,
+            &lb(json!({ "publicIPAddress": { "id": pip } }))
+        ));
+        assert!(!frontend_is_ours(
+            &settings,
+            0,
+            &lb(json!({ "subnet": { "id": "x" }, "privateIPAllocationMethod": "Dynamic" }))
+        ));
+        assert!(!frontend_is_ours(&settings, 0, &json!({})));
+    }
+
+    #[test]
+    fn a_load_balancer_keeps_its_sets_in_their_prior_order_and_appends_new_ones() {
+        let settings = settings_with_dns(None);
+        let set = |i: usize| {
+            ResourceId::parse_as(
+                &format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-{i}"),
+                ResourceKind::AvailabilitySet,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // As import records them: Azure's order of IDs, as-10 before as-2.
+        let prior = Value::object([(
+            "load_balancers",
+            Value::list([Value::object([
+                ("name", Value::string("web-lb-0")),
+                (
+                    "availability_set_ids",
+                    Value::list([10, 2].map(|i| Value::string(set(i).to_string()))),
+                ),
+            ])]),
+        )]);
+        let demand: Vec<(ResourceId, u64)> = [2, 3, 10].map(|i| (set(i), 1)).into();
+        let lbs = match layout(&settings, &demand, &prior_assignment(&prior, "web")) {
+            Ok(lbs) => lbs,
+            Err(e) => panic!("{e}"),
+        };
+        let names: Vec<Vec<&str>> = lbs
+            .iter()
+            .map(|lb| lb.sets.iter().map(ResourceId::name).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["web-as-10", "web-as-2", "web-as-3"]]);
     }
 }
