@@ -492,9 +492,11 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
         diags.push(
             Diagnostic::error(
                 "frontend_subnet_id is required",
-                "An internal group puts its frontends in a subnet: set frontend_subnet_id.",
+                "An internal group puts its frontends in a subnet: set frontend_subnet_id, or internal = false \
+                 for public frontends.",
             )
-            .at(AttributePath::of("frontend_subnet_id")),
+            // On `internal`: frontend_subnet_id is absent, so Terraform could only point at the whole block.
+            .at(AttributePath::of("internal")),
         );
     }
     if let Some(subnet) = config.get("frontend_subnet_id").filter(|v| v.is_known()) {
@@ -1060,6 +1062,21 @@ mod check_tests {
                 "{record}"
             );
         }
+    }
+
+    #[test]
+    fn internal_without_a_subnet_points_at_internal_which_the_config_holds() {
+        let diags = validate(&object(&[
+            ("internal", Value::Bool(true)),
+            ("frontend_subnet_id", Value::Null),
+        ]));
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.attribute == Some(AttributePath::of("internal"))
+                    && d.detail.contains("set frontend_subnet_id")),
+            "{diags:?}"
+        );
     }
 
     #[test]
