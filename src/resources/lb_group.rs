@@ -1087,7 +1087,7 @@ mod check_tests {
             "start with a letter or digit",
         );
         flagged(
-            &[("name", Value::string(&"w".repeat(65)))],
+            &[("name", Value::string("w".repeat(65)))],
             "name",
             "1 to 64",
         );
