@@ -72,8 +72,8 @@ pub fn schema() -> Schema {
         vec![
             Attribute::required("name", Type::String).describe("Rule name, unique in the group."),
             Attribute::required("protocol", Type::String).describe("`Tcp`, `Udp` or `All`."),
-            Attribute::required("frontend_port", Type::Number).describe("Port on the frontend IP, 0 to 65534."),
-            Attribute::required("backend_port", Type::Number).describe("Port on the nodes, 0 to 65535."),
+            Attribute::required("frontend_port", Type::Number).describe("Port on the frontend IP, 1 to 65534; 0 with protocol `All` (HA ports)."),
+            Attribute::required("backend_port", Type::Number).describe("Port on the nodes, 1 to 65535; 0 with protocol `All` (HA ports)."),
             Attribute::optional("idle_timeout_in_minutes", Type::Number)
                 .describe("TCP idle timeout, 4 to 30 minutes (Azure's default 4)."),
             Attribute::optional("enable_floating_ip", Type::Bool)
@@ -92,13 +92,13 @@ pub fn schema() -> Schema {
         vec![
             Attribute::required("name", Type::String).describe("Probe name, unique in the group."),
             Attribute::required("protocol", Type::String).describe("`Tcp`, `Http` or `Https`."),
-            Attribute::required("port", Type::Number).describe("Port probed on every node."),
+            Attribute::required("port", Type::Number).describe("Port probed on every node, 1 to 65535."),
             Attribute::optional("request_path", Type::String)
-                .describe("Path for `Http` and `Https` probes."),
+                .describe("Path for `Http` and `Https` probes, which need one, starting with `/`; not set for `Tcp`."),
             Attribute::optional("interval_in_seconds", Type::Number)
-                .describe("Seconds between probes (default 15)."),
+                .describe("Seconds between probes, at least 5 (default 15)."),
             Attribute::optional("number_of_probes", Type::Number)
-                .describe("Failed probes before a node is taken out (default 2)."),
+                .describe("Failed probes before a node is taken out, at least 1 (default 2)."),
         ],
     )
     .set_optional()

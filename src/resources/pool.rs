@@ -123,9 +123,9 @@ fn schema() -> Schema {
     ))
     .attribute(Attribute::required("vm_size", Type::String).describe("The VM size, e.g. `Standard_D2s_v5`. Changing it replaces the pool."))
     .attribute(Attribute::required("subnet_id", Type::String).describe("The ARM ID of the subnet the NICs join. Changing it replaces the pool."))
-    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator. Changing it replaces the pool."))
+    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator: 1 to 64 letters, digits, `_ - .`, a letter or underscore first, not a name Azure reserves such as `root` or `admin`. Changing it replaces the pool."))
     .attribute(Attribute::required("ssh_public_keys", Type::list(Type::String)).describe(
-        "OpenSSH public keys authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
+        "OpenSSH public keys (`ssh-rsa` or `ssh-ed25519`) authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
     ))
     .attribute(
         Attribute::nested(
@@ -153,9 +153,9 @@ fn schema() -> Schema {
             Nesting::Single,
             vec![
                 Attribute::optional_computed("size_gb", Type::Number)
-                    .describe(format!("OS disk size in GiB (default {DEFAULT_OS_DISK_GB}).")),
+                    .describe(format!("OS disk size in GiB, {MIN_OS_DISK_GB} to {MAX_OS_DISK_GB} (default {DEFAULT_OS_DISK_GB}).")),
                 Attribute::optional_computed("storage_account_type", Type::String)
-                    .describe(format!("Managed disk type (default `{DEFAULT_STORAGE}`).")),
+                    .describe(format!("Managed disk type: `Standard_LRS`, `StandardSSD_LRS`, `Premium_LRS`, `StandardSSD_ZRS` or `Premium_ZRS` (default `{DEFAULT_STORAGE}`).")),
             ],
         )
         .set_optional()

@@ -203,7 +203,7 @@ pub fn schema() -> Schema {
     )
     .attribute(
         Attribute::required("address_prefix", Type::String)
-            .describe("IPv4 CIDR of the subnet, inside the VNet's address space and overlapping no other subnet (checked at plan time). Changing it creates a new virtual node."),
+            .describe("IPv4 CIDR of the subnet, a /29 or larger, inside the VNet's address space and overlapping no other subnet (checked at plan time). Changing it creates a new virtual node."),
     )
     .attribute(
         Attribute::optional("cluster_id", Type::String)
