@@ -106,26 +106,46 @@ async fn terraform_style_session_over_mutual_tls() {
 #[tokio::test]
 async fn a_client_without_terraforms_certificate_is_refused() {
     let identity = client_identity();
-    let plugin = start(Some(&identity.pem));
+    let mut plugin = start(Some(&identity.pem));
     let impostor = client_identity();
     for id in [None, Some(&impostor)] {
-        let refused = match connect(&plugin, id).await {
-            Err(_) => true,
-            Ok(channel) => ProviderClient::new(channel)
+        let who = if id.is_some() {
+            "another certificate"
+        } else {
+            "no certificate"
+        };
+        let Ok(channel) = connect(&plugin, id).await else {
+            continue;
+        };
+        // Reading, configuring, stopping and shutting down: none may get through.
+        let mut provider = ProviderClient::new(channel.clone());
+        let answered = [
+            provider
                 .get_provider_schema(pb::get_provider_schema::Request {})
                 .await
-                .is_err(),
-        };
-        assert!(
-            refused,
-            "a client with {} must not reach any RPC",
-            if id.is_some() {
-                "another certificate"
-            } else {
-                "no certificate"
-            }
+                .is_ok(),
+            provider
+                .configure_provider(pb::configure_provider::Request::default())
+                .await
+                .is_ok(),
+            provider
+                .stop_provider(pb::stop_provider::Request {})
+                .await
+                .is_ok(),
+            GrpcControllerClient::new(channel)
+                .shutdown(Empty {})
+                .await
+                .is_ok(),
+        ];
+        assert_eq!(
+            answered, [false; 4],
+            "a client with {who} must not reach any RPC"
         );
     }
+    assert!(
+        matches!(plugin.child.try_wait(), Ok(None)),
+        "an impostor's Shutdown must not end the provider"
+    );
     // Terraform's own certificate still gets through afterwards.
     let channel = connect(&plugin, Some(&identity)).await.unwrap();
     assert!(ProviderClient::new(channel)
