@@ -31,6 +31,11 @@ impl Ipv4Cidr {
     }
 
     /// Whether every address of `other` lies in `self`.
+    /// The prefix length, the `24` of `10.0.0.0/24`.
+    pub fn prefix_len(self) -> u8 {
+        self.len
+    }
+
     pub fn contains(self, other: Ipv4Cidr) -> bool {
         other.len >= self.len && other.base & Self::mask(self.len) == self.base
     }

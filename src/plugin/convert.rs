@@ -144,6 +144,25 @@ pub fn diagnostics(ds: &Diagnostics) -> Vec<pb::Diagnostic> {
     ds.iter().map(diagnostic).collect()
 }
 
+/// Diagnostics about a value of `block`, with each path cut to what Terraform can highlight
+/// ([`Block::locatable`]); a cut path is named in the detail so the user still learns the exact attribute.
+pub fn diagnostics_in(ds: &Diagnostics, block: &Block) -> Vec<pb::Diagnostic> {
+    ds.iter()
+        .map(|d| match &d.attribute {
+            Some(full) if block.locatable(full) != *full => {
+                let mut placed = d.clone();
+                placed.attribute = Some(block.locatable(full));
+                let named = full.to_string();
+                if !placed.detail.contains(&named) {
+                    placed.detail = format!("{} (attribute {named})", placed.detail.trim_end());
+                }
+                diagnostic(&placed)
+            }
+            _ => diagnostic(d),
+        })
+        .collect()
+}
+
 pub fn client_capabilities(c: Option<&pb::ClientCapabilities>) -> ClientCapabilities {
     c.map(|c| ClientCapabilities {
         deferral_allowed: c.deferral_allowed,
@@ -188,4 +207,33 @@ pub fn encode(value: &Value, ty: &Type, what: &str) -> Result<pb::DynamicValue, 
                 format!("{e}. This is a bug in the provider; please report it."),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_terraform_cannot_place_is_cut_and_named_in_the_detail() {
+        let block = Block::new("test").attribute(
+            Attribute::nested(
+                "rules",
+                Nesting::List,
+                vec![Attribute::required("port", Type::Number)],
+            )
+            .set_optional(),
+        );
+        let deep = Diagnostic::error("Invalid port", "port 0 is out of range")
+            .at(AttributePath::of("rules").index(1).attr("port"));
+        let top = Diagnostic::error("Bad", "rules[1].port is wrong")
+            .at(AttributePath::of("rules").index(1).attr("port"));
+        let out = diagnostics_in(&Diagnostics::from_iter([deep, top]), &block);
+        let expected = path(&AttributePath::of("rules").index(1));
+        assert_eq!(out[0].attribute.as_ref(), Some(&expected));
+        assert_eq!(
+            out[0].detail,
+            "port 0 is out of range (attribute rules[1].port)"
+        );
+        assert_eq!(out[1].detail, "rules[1].port is wrong");
+    }
 }

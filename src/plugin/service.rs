@@ -65,8 +65,12 @@ fn validate_config(
     what: &str,
     check: impl FnOnce(&crate::tf::value::Value) -> Diagnostics,
 ) -> Vec<pb::Diagnostic> {
-    match schema.and_then(|s| convert::decode(config, &s.value_type(), what)) {
-        Ok(config) => convert::diagnostics(&check(&config)),
+    let schema = match schema {
+        Ok(s) => s,
+        Err(d) => return diags_of(d),
+    };
+    match convert::decode(config, &schema.value_type(), what) {
+        Ok(config) => convert::diagnostics_in(&check(&config), &schema.block),
         Err(d) => diags_of(d),
     }
 }
@@ -377,7 +381,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             planned_state,
             requires_replace: out.requires_replace.iter().map(convert::path).collect(),
             planned_private: out.planned_private,
-            diagnostics: convert::diagnostics(&diagnostics),
+            diagnostics: convert::diagnostics_in(&diagnostics, &schema.block),
             legacy_type_system: false,
             deferred: None,
         }))
@@ -426,7 +430,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state,
             private: out.private,
-            diagnostics: convert::diagnostics(&diagnostics),
+            diagnostics: convert::diagnostics_in(&diagnostics, &schema.block),
             legacy_type_system: false,
         }))
     }

@@ -83,8 +83,8 @@ pub fn schema() -> Schema {
         vec![
             Attribute::required("name", Type::String).describe("Rule name, unique in the group."),
             Attribute::required("protocol", Type::String).describe("`Tcp`, `Udp` or `All`."),
-            Attribute::required("frontend_port", Type::Number).describe("Port on the frontend IP, 0 to 65534."),
-            Attribute::required("backend_port", Type::Number).describe("Port on the nodes, 0 to 65535."),
+            Attribute::required("frontend_port", Type::Number).describe("Port on the frontend IP, 1 to 65534; 0 with protocol `All` (HA ports)."),
+            Attribute::required("backend_port", Type::Number).describe("Port on the nodes, 1 to 65535; 0 with protocol `All` (HA ports)."),
             Attribute::optional("idle_timeout_in_minutes", Type::Number)
                 .describe("TCP idle timeout, 4 to 30 minutes (Azure's default 4)."),
             Attribute::optional("enable_floating_ip", Type::Bool)
@@ -103,13 +103,13 @@ pub fn schema() -> Schema {
         vec![
             Attribute::required("name", Type::String).describe("Probe name, unique in the group."),
             Attribute::required("protocol", Type::String).describe("`Tcp`, `Http` or `Https`."),
-            Attribute::required("port", Type::Number).describe("Port probed on every node."),
+            Attribute::required("port", Type::Number).describe("Port probed on every node, 1 to 65535."),
             Attribute::optional("request_path", Type::String)
-                .describe("Path for `Http` and `Https` probes."),
+                .describe("Path for `Http` and `Https` probes, which need one, starting with `/`; not set for `Tcp`."),
             Attribute::optional("interval_in_seconds", Type::Number)
-                .describe("Seconds between probes (default 15)."),
+                .describe("Seconds between probes, at least 5 (default 15)."),
             Attribute::optional("number_of_probes", Type::Number)
-                .describe("Failed probes before a node is taken out (default 2)."),
+                .describe("Failed probes before a node is taken out, at least 1 (default 2)."),
         ],
     )
     .set_optional()
@@ -552,9 +552,11 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
         diags.push(
             Diagnostic::error(
                 "frontend_subnet_id is required",
-                "An internal group puts its frontends in a subnet: set frontend_subnet_id.",
+                "An internal group puts its frontends in a subnet: set frontend_subnet_id, or internal = false \
+                 for public frontends.",
             )
-            .at(AttributePath::of("frontend_subnet_id")),
+            // On `internal`: frontend_subnet_id is absent, so Terraform could only point at the whole block.
+            .at(AttributePath::of("internal")),
         );
     }
     if let Some(subnet) = config.get("frontend_subnet_id").filter(|v| v.is_known()) {
@@ -584,6 +586,12 @@ fn check(config: &Value, diags: &mut Diagnostics) -> Option<Vec<BackendSet>> {
         }
     }
     check_probe_names(config, diags);
+    check_rules(config, diags);
+    check_probes(config, diags);
+    check_dns(config, diags);
+    check_group_name(config, diags);
+    crate::resources::naming::check_resource_group_name(config, diags);
+    crate::resources::naming::check_tags(config, 1, diags);
     let sets = backend_sets(config.get("backend_sets").unwrap_or(&Value::Null), diags)?;
     if let (Some(sku), Some(cap)) = (sku, cap) {
         let mut seen = BTreeSet::new();
@@ -660,6 +668,490 @@ fn check_probe_names(config: &Value, diags: &mut Diagnostics) {
                 .at(AttributePath::of("rules").index(i as i64).attr("probe_name")),
             );
         }
+    }
+}
+
+/// Azure's rule protocols; `All` is the HA-ports rule of an internal Standard load balancer
+/// (https://learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview).
+const RULE_PROTOCOLS: [&str; 3] = ["Tcp", "Udp", "All"];
+/// Probe protocols (https://learn.microsoft.com/azure/load-balancer/load-balancer-custom-probe-overview).
+const PROBE_PROTOCOLS: [&str; 3] = ["Tcp", "Http", "Https"];
+/// TCP idle timeout range in minutes, as the `idle_timeout_in_minutes` description states.
+const IDLE_TIMEOUT_MINUTES: std::ops::RangeInclusive<u64> = 4..=30;
+/// Shortest probe interval Azure accepts, in seconds.
+const MIN_PROBE_INTERVAL: u64 = 5;
+
+/// The whole-number value of `attr` in `item` when it is known but outside `range`.
+fn out_of_range(item: &Value, attr: &str, range: std::ops::RangeInclusive<u64>) -> Option<String> {
+    let n = item.get(attr).and_then(Value::as_number)?;
+    let inside = n.is_integer() && n.to_u64().is_some_and(|v| range.contains(&v));
+    (!inside).then(|| n.to_string())
+}
+
+/// Each rule's protocol, ports and idle timeout, and that rule names and frontends are unique, before Azure
+/// refuses the load balancer at apply.
+fn check_rules(config: &Value, diags: &mut Diagnostics) {
+    let rules = config.get("rules").and_then(Value::as_list).unwrap_or(&[]);
+    let mut names = BTreeSet::new();
+    let mut frontends = BTreeSet::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let at = |attr: &str| AttributePath::of("rules").index(i as i64).attr(attr);
+        let protocol = get_str(rule, "protocol");
+        if let Some(p) = protocol.filter(|p| !RULE_PROTOCOLS.contains(p)) {
+            diags.push(
+                Diagnostic::error(
+                    "Unknown rule protocol",
+                    format!(
+                        "rules[{i}].protocol is {p:?}; use one of {} (names are case-sensitive).",
+                        RULE_PROTOCOLS.join(", ")
+                    ),
+                )
+                .at(at("protocol")),
+            );
+        }
+        let ha_ports = protocol == Some("All");
+        for (attr, max) in [("frontend_port", 65534), ("backend_port", 65535)] {
+            let range = if ha_ports { 0..=0 } else { 1..=max };
+            if let Some(value) = out_of_range(rule, attr, range) {
+                let rule_text = if ha_ports {
+                    "an HA-ports rule (protocol \"All\") uses port 0".to_string()
+                } else {
+                    format!("use a port from 1 to {max}")
+                };
+                diags.push(
+                    Diagnostic::error(
+                        format!("Invalid {attr}"),
+                        format!("rules[{i}].{attr} is {value}: {rule_text}."),
+                    )
+                    .at(at(attr)),
+                );
+            }
+        }
+        if let Some(value) = out_of_range(rule, "idle_timeout_in_minutes", IDLE_TIMEOUT_MINUTES) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid idle_timeout_in_minutes",
+                    format!(
+                        "rules[{i}].idle_timeout_in_minutes is {value}; use {} to {} minutes.",
+                        IDLE_TIMEOUT_MINUTES.start(),
+                        IDLE_TIMEOUT_MINUTES.end()
+                    ),
+                )
+                .at(at("idle_timeout_in_minutes")),
+            );
+        }
+        if let Some(name) = get_str(rule, "name") {
+            if !names.insert(name) {
+                diags.push(
+                    Diagnostic::error(
+                        "Duplicate rule name",
+                        format!("rules[{i}] is named {name:?} like an earlier rule; give each rule its own name."),
+                    )
+                    .at(at("name")),
+                );
+            }
+        }
+        if let (Some(p), Some(port)) = (protocol, get_u64(rule, "frontend_port")) {
+            if !frontends.insert((p, port)) {
+                diags.push(
+                    Diagnostic::error(
+                        "Frontend port used twice",
+                        format!(
+                            "rules[{i}] uses {p} port {port} on the frontend like an earlier rule; Azure allows one \
+                             rule per frontend port and protocol: change frontend_port."
+                        ),
+                    )
+                    .at(at("frontend_port")),
+                );
+            }
+        }
+    }
+}
+
+/// Each probe's protocol, port, request path and timing, and that probe names are unique.
+fn check_probes(config: &Value, diags: &mut Diagnostics) {
+    let probes = config.get("probes").and_then(Value::as_list).unwrap_or(&[]);
+    let mut names = BTreeSet::new();
+    for (i, probe) in probes.iter().enumerate() {
+        let at = |attr: &str| AttributePath::of("probes").index(i as i64).attr(attr);
+        let protocol = get_str(probe, "protocol");
+        if let Some(p) = protocol.filter(|p| !PROBE_PROTOCOLS.contains(p)) {
+            diags.push(
+                Diagnostic::error(
+                    "Unknown probe protocol",
+                    format!(
+                        "probes[{i}].protocol is {p:?}; use one of {} (names are case-sensitive).",
+                        PROBE_PROTOCOLS.join(", ")
+                    ),
+                )
+                .at(at("protocol")),
+            );
+        }
+        if let Some(value) = out_of_range(probe, "port", 1..=65535) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid probe port",
+                    format!("probes[{i}].port is {value}; use a port from 1 to 65535."),
+                )
+                .at(at("port")),
+            );
+        }
+        let path = probe.get("request_path");
+        let has_path = path.is_some_and(|p| !p.is_null());
+        match protocol {
+            Some("Http" | "Https") if path.is_some_and(Value::is_null) => diags.push(
+                Diagnostic::error(
+                    "request_path is required",
+                    format!("probes[{i}] is an HTTP probe: set request_path, e.g. \"/healthz\"."),
+                )
+                .at(AttributePath::of("probes").index(i as i64)),
+            ),
+            Some("Http" | "Https") => {
+                if let Some(p) = path
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.starts_with('/'))
+                {
+                    diags.push(
+                        Diagnostic::error(
+                            "Invalid request_path",
+                            format!("probes[{i}].request_path {p:?} must start with \"/\", e.g. \"/healthz\"."),
+                        )
+                        .at(at("request_path")),
+                    );
+                }
+            }
+            Some("Tcp") if has_path => diags.push(
+                Diagnostic::error(
+                    "request_path on a Tcp probe",
+                    format!("probes[{i}] is a Tcp probe, which has no request path: remove request_path or use protocol \"Http\"."),
+                )
+                .at(at("request_path")),
+            ),
+            _ => {}
+        }
+        if let Some(value) = out_of_range(
+            probe,
+            "interval_in_seconds",
+            MIN_PROBE_INTERVAL..=i32::MAX as u64,
+        ) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid interval_in_seconds",
+                    format!("probes[{i}].interval_in_seconds is {value}; Azure probes at most every {MIN_PROBE_INTERVAL} seconds: use {MIN_PROBE_INTERVAL} or more."),
+                )
+                .at(at("interval_in_seconds")),
+            );
+        }
+        if let Some(value) = out_of_range(probe, "number_of_probes", 1..=i32::MAX as u64) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid number_of_probes",
+                    format!("probes[{i}].number_of_probes is {value}; use 1 or more."),
+                )
+                .at(at("number_of_probes")),
+            );
+        }
+        if let Some(name) = get_str(probe, "name") {
+            if !names.insert(name) {
+                diags.push(
+                    Diagnostic::error(
+                        "Duplicate probe name",
+                        format!("probes[{i}] is named {name:?} like an earlier probe; give each probe its own name."),
+                    )
+                    .at(at("name")),
+                );
+            }
+        }
+    }
+}
+
+/// A DNS label: 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen.
+fn is_dns_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// The `dns` object: a zone name of two or more labels, a record name (`@`, labels, `*` first), a TTL
+/// Azure accepts (https://learn.microsoft.com/azure/dns/dns-zones-records).
+fn check_dns(config: &Value, diags: &mut Diagnostics) {
+    let Some(dns) = config.get("dns").filter(|d| d.is_known() && !d.is_null()) else {
+        return;
+    };
+    let at = |attr: &str| AttributePath::of("dns").attr(attr);
+    if let Some(zone) = get_str(dns, "zone_name") {
+        let zone = zone.strip_suffix('.').unwrap_or(zone);
+        if zone.len() > 253 || zone.split('.').count() < 2 || !zone.split('.').all(is_dns_label) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid dns.zone_name",
+                    format!("zone_name {zone:?} is not a DNS zone name: use two or more labels of letters, digits and hyphens, e.g. \"example.com\"."),
+                )
+                .at(at("zone_name")),
+            );
+        }
+    }
+    if let Some(record) = get_str(dns, "record_name") {
+        let labels = record.strip_prefix("*.").unwrap_or(record);
+        let ok = record == "@"
+            || record == "*"
+            || labels
+                .split('.')
+                .all(|l| is_dns_label(&l.replace('_', "a")));
+        if !ok {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid dns.record_name",
+                    format!("record_name {record:?} is not a record set name: use \"@\" for the zone apex, or labels of letters, digits, hyphens and underscores such as \"www\"."),
+                )
+                .at(at("record_name")),
+            );
+        }
+    }
+    if let Some(value) = out_of_range(dns, "ttl", 1..=i32::MAX as u64) {
+        diags.push(
+            Diagnostic::error(
+                "Invalid dns.ttl",
+                format!(
+                    "ttl is {value}; use a whole number of seconds from 1 to {}.",
+                    i32::MAX
+                ),
+            )
+            .at(at("ttl")),
+        );
+    }
+}
+
+/// The group's `name` prefixes its load balancers' and public IPs' names (`<name>-lb-<i>-pip`), which Azure
+/// limits to 80 characters of letters, digits, `_ - .`, starting with a letter or digit.
+fn check_group_name(config: &Value, diags: &mut Diagnostics) {
+    const MAX: usize = 64;
+    let Some(name) = get_str(config, "name") else {
+        return;
+    };
+    let ok = (1..=MAX).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        diags.push(
+            Diagnostic::error(
+                "Invalid group name",
+                format!(
+                    "name {name:?} must start with a letter or digit and hold 1 to {MAX} letters, digits, \
+                     underscores, hyphens and periods (load balancer names are built from it)."
+                ),
+            )
+            .at(AttributePath::of("name")),
+        );
+    }
+}
+
+/// The rule, probe, DNS and name checks above (kept beside them, apart from the resource's plan tests).
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    fn object(pairs: &[(&str, Value)]) -> Value {
+        Value::object(pairs.iter().cloned())
+    }
+
+    fn rule(protocol: &str, frontend: i64, backend: i64) -> Value {
+        object(&[
+            ("name", Value::string(format!("{protocol}{frontend}"))),
+            ("protocol", Value::string(protocol)),
+            ("frontend_port", Value::number(frontend)),
+            ("backend_port", Value::number(backend)),
+        ])
+    }
+
+    fn paths_of(config: &[(&str, Value)]) -> Vec<(String, String)> {
+        let mut diags = Diagnostics::new();
+        let config = object(config);
+        check_rules(&config, &mut diags);
+        check_probes(&config, &mut diags);
+        check_dns(&config, &mut diags);
+        check_group_name(&config, &mut diags);
+        diags
+            .iter()
+            .map(|d| {
+                let at = d.attribute.as_ref().map(ToString::to_string);
+                (at.unwrap_or_default(), d.detail.clone())
+            })
+            .collect()
+    }
+
+    fn flagged(config: &[(&str, Value)], path: &str, fragment: &str) {
+        let found = paths_of(config);
+        assert!(
+            found.iter().any(|(p, d)| p == path && d.contains(fragment)),
+            "expected {path} with {fragment:?}, got {found:?}"
+        );
+    }
+
+    #[test]
+    fn rules_need_known_protocols_ports_in_range_and_unique_frontends() {
+        flagged(
+            &[("rules", Value::list([rule("Icmp", 80, 80)]))],
+            "rules[0].protocol",
+            "Tcp, Udp, All",
+        );
+        flagged(
+            &[("rules", Value::list([rule("Tcp", 0, 80)]))],
+            "rules[0].frontend_port",
+            "1 to 65534",
+        );
+        flagged(
+            &[("rules", Value::list([rule("Udp", 53, 70000)]))],
+            "rules[0].backend_port",
+            "1 to 65535",
+        );
+        flagged(
+            &[("rules", Value::list([rule("All", 80, 0)]))],
+            "rules[0].frontend_port",
+            "port 0",
+        );
+        flagged(
+            &[(
+                "rules",
+                Value::list([rule("Tcp", 80, 80), rule("Tcp", 80, 8080)]),
+            )],
+            "rules[1].frontend_port",
+            "one rule per frontend port",
+        );
+        let slow = object(&[
+            ("name", Value::string("r")),
+            ("protocol", Value::string("Tcp")),
+            ("frontend_port", Value::number(1i64)),
+            ("backend_port", Value::number(1i64)),
+            ("idle_timeout_in_minutes", Value::number(31i64)),
+        ]);
+        flagged(
+            &[("rules", Value::list([slow]))],
+            "rules[0].idle_timeout_in_minutes",
+            "4 to 30",
+        );
+        assert!(paths_of(&[(
+            "rules",
+            Value::list([
+                rule("Tcp", 80, 8080),
+                rule("Udp", 80, 80),
+                rule("All", 0, 0)
+            ])
+        )])
+        .is_empty());
+    }
+
+    #[test]
+    fn probes_need_a_path_only_over_http() {
+        let probe = |protocol: &str, path: Value| {
+            object(&[
+                ("name", Value::string("p")),
+                ("protocol", Value::string(protocol)),
+                ("port", Value::number(80i64)),
+                ("request_path", path),
+            ])
+        };
+        flagged(
+            &[("probes", Value::list([probe("Http", Value::Null)]))],
+            "probes[0]",
+            "set request_path",
+        );
+        flagged(
+            &[(
+                "probes",
+                Value::list([probe("Https", Value::string("healthz"))]),
+            )],
+            "probes[0].request_path",
+            "start with",
+        );
+        flagged(
+            &[("probes", Value::list([probe("Tcp", Value::string("/x"))]))],
+            "probes[0].request_path",
+            "remove request_path",
+        );
+        flagged(
+            &[("probes", Value::list([probe("Udp", Value::Null)]))],
+            "probes[0].protocol",
+            "Tcp, Http, Https",
+        );
+        assert!(
+            paths_of(&[(
+                "probes",
+                Value::list([
+                    probe("Http", Value::string("/healthz")),
+                    probe("Tcp", Value::Null)
+                ])
+            )])
+            .len()
+                == 1,
+            "only the duplicate name is flagged"
+        );
+    }
+
+    #[test]
+    fn dns_names_and_ttl_follow_azure_dns() {
+        let dns = |zone: &str, record: &str, ttl: i64| {
+            object(&[
+                ("zone_name", Value::string(zone)),
+                ("zone_resource_group_name", Value::string("dns")),
+                ("record_name", Value::string(record)),
+                ("ttl", Value::number(ttl)),
+            ])
+        };
+        flagged(
+            &[("dns", dns("localhost", "www", 300))],
+            "dns.zone_name",
+            "two or more labels",
+        );
+        flagged(
+            &[("dns", dns("example.com", "bad name", 300))],
+            "dns.record_name",
+            "\"@\"",
+        );
+        flagged(
+            &[("dns", dns("example.com", "www", 0))],
+            "dns.ttl",
+            "from 1",
+        );
+        for record in ["@", "*", "www", "_acme-challenge", "*.apps"] {
+            assert!(
+                paths_of(&[("dns", dns("example.com.", record, 60))]).is_empty(),
+                "{record}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_without_a_subnet_points_at_internal_which_the_config_holds() {
+        let diags = validate(&object(&[
+            ("internal", Value::Bool(true)),
+            ("frontend_subnet_id", Value::Null),
+        ]));
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.attribute == Some(AttributePath::of("internal"))
+                    && d.detail.contains("set frontend_subnet_id")),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn group_names_must_fit_azure_load_balancer_names() {
+        flagged(
+            &[("name", Value::string("-web"))],
+            "name",
+            "start with a letter or digit",
+        );
+        flagged(
+            &[("name", Value::string("w".repeat(65)))],
+            "name",
+            "1 to 64",
+        );
+        assert!(paths_of(&[("name", Value::string("web_1.prod"))]).is_empty());
     }
 }
 

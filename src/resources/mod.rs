@@ -3,6 +3,7 @@
 pub mod client_config;
 pub mod context;
 pub mod lb_group;
+pub mod naming;
 pub mod pool;
 pub mod timeouts;
 pub mod virtual_node;

@@ -123,9 +123,9 @@ fn schema() -> Schema {
     ))
     .attribute(Attribute::required("vm_size", Type::String).describe("The VM size, e.g. `Standard_D2s_v5`. Changing it replaces the pool."))
     .attribute(Attribute::required("subnet_id", Type::String).describe("The ARM ID of the subnet the NICs join. Changing it replaces the pool."))
-    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator. Changing it replaces the pool."))
+    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator: 1 to 64 letters, digits, `_ - .`, a letter or underscore first, not a name Azure reserves such as `root` or `admin`. Changing it replaces the pool."))
     .attribute(Attribute::required("ssh_public_keys", Type::list(Type::String)).describe(
-        "OpenSSH public keys authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
+        "OpenSSH public keys (`ssh-rsa` or `ssh-ed25519`) authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
     ))
     .attribute(
         Attribute::nested(
@@ -153,9 +153,9 @@ fn schema() -> Schema {
             Nesting::Single,
             vec![
                 Attribute::optional_computed("size_gb", Type::Number)
-                    .describe(format!("OS disk size in GiB (default {DEFAULT_OS_DISK_GB}).")),
+                    .describe(format!("OS disk size in GiB, {MIN_OS_DISK_GB} to {MAX_OS_DISK_GB} (default {DEFAULT_OS_DISK_GB}).")),
                 Attribute::optional_computed("storage_account_type", Type::String)
-                    .describe(format!("Managed disk type (default `{DEFAULT_STORAGE}`).")),
+                    .describe(format!("Managed disk type: `Standard_LRS`, `StandardSSD_LRS`, `Premium_LRS`, `StandardSSD_ZRS` or `Premium_ZRS` (default `{DEFAULT_STORAGE}`).")),
             ],
         )
         .set_optional()
@@ -192,6 +192,96 @@ fn schema() -> Schema {
     )
     .block(NestedBlock::new("timeouts", Nesting::Single, timeouts));
     Schema::new(0, block)
+}
+
+/// Key types Azure accepts in a Linux VM's `ssh.publicKeys`
+/// (https://learn.microsoft.com/azure/virtual-machines/linux/mac-create-ssh-keys#supported-ssh-key-formats).
+const SSH_KEY_TYPES: [&str; 2] = ["ssh-rsa", "ssh-ed25519"];
+
+/// Resource types `image.id` may name: a managed image or a gallery image (version).
+const IMAGE_TYPES: [&str; 3] = [
+    "Microsoft.Compute/images",
+    "Microsoft.Compute/galleries/images",
+    "Microsoft.Compute/galleries/images/versions",
+];
+
+/// OS disk sizes Azure accepts; marketplace Linux images need at least 30 GiB
+/// (https://learn.microsoft.com/azure/virtual-machines/managed-disks-overview#os-disk).
+const MIN_OS_DISK_GB: u64 = 30;
+const MAX_OS_DISK_GB: u64 = 4095;
+
+/// Managed disk types that can hold an OS disk (Ultra and Premium SSD v2 cannot)
+/// (https://learn.microsoft.com/azure/virtual-machines/disks-types).
+const OS_DISK_TYPES: [&str; 5] = [
+    "Standard_LRS",
+    "StandardSSD_LRS",
+    "Premium_LRS",
+    "StandardSSD_ZRS",
+    "Premium_ZRS",
+];
+
+/// Tags the provider puts on every resource of a pool, which count against Azure's limit.
+const RESERVED_TAGS: [&str; 3] = [OWNER_TAG, CAP_TAG, PLACEMENT_TAG];
+
+/// Names Azure refuses as a Linux VM's administrator
+/// (https://learn.microsoft.com/azure/virtual-machines/linux/faq#what-are-the-username-requirements-when-creating-a-vm-).
+const RESERVED_USERNAMES: [&str; 32] = [
+    "1",
+    "123",
+    "a",
+    "actuser",
+    "adm",
+    "admin",
+    "admin1",
+    "admin2",
+    "administrator",
+    "aspnet",
+    "backup",
+    "console",
+    "david",
+    "guest",
+    "john",
+    "owner",
+    "root",
+    "server",
+    "sql",
+    "support",
+    "support_388945a0",
+    "sys",
+    "test",
+    "test1",
+    "test2",
+    "test3",
+    "user",
+    "user1",
+    "user2",
+    "user3",
+    "user4",
+    "user5",
+];
+
+/// Azure's rules for a Linux administrator name: 1 to 64 characters, a letter or underscore first, then
+/// letters, digits, `_`, `-` and `.`, not reserved.
+fn check_admin_username(user: &str) -> Result<(), String> {
+    let shape = !user.is_empty()
+        && user.len() <= 64
+        && user.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !user.ends_with('.');
+    if !shape {
+        return Err(format!(
+            "admin_username {user:?} is not a Linux user name Azure accepts: use 1 to 64 letters, digits, _ - . \
+             starting with a letter or underscore, e.g. \"azureuser\"."
+        ));
+    }
+    if RESERVED_USERNAMES.contains(&user.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "admin_username {user:?} is reserved by Azure; choose another name, e.g. \"azureuser\"."
+        ));
+    }
+    Ok(())
 }
 
 /// Validation: each known value checked where it is, with what to do about it.
@@ -294,6 +384,96 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
+    if let Some(user) = config.get("admin_username").and_then(Value::as_str) {
+        if let Err(problem) = check_admin_username(user) {
+            error(
+                AttributePath::of("admin_username"),
+                "Invalid admin_username",
+                problem,
+            );
+        }
+    }
+    for (i, key) in config
+        .get("ssh_public_keys")
+        .and_then(Value::as_list)
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        let Some(key) = key.as_str() else { continue };
+        if !SSH_KEY_TYPES.iter().any(|t| {
+            key.trim_start()
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.starts_with(' '))
+        }) {
+            error(
+                AttributePath::of("ssh_public_keys").index(i as i64),
+                "Invalid SSH public key",
+                format!(
+                    "ssh_public_keys[{i}] is not an OpenSSH public key line: Azure accepts {} keys; give the \
+                     contents of a .pub file, e.g. file(\"~/.ssh/id_ed25519.pub\").",
+                    SSH_KEY_TYPES.join(" or ")
+                ),
+            );
+        }
+    }
+    if let Some(id) = config
+        .get("image")
+        .and_then(|i| i.get("id"))
+        .and_then(Value::as_str)
+    {
+        let is_image = crate::arm::ids::ResourceId::parse(id).is_ok_and(|id| {
+            id.type_name().is_some_and(|t| {
+                IMAGE_TYPES
+                    .iter()
+                    .any(|image| t.eq_ignore_ascii_case(image))
+            })
+        });
+        if !is_image {
+            error(
+                AttributePath::of("image").attr("id"),
+                "Invalid image.id",
+                format!(
+                    "{id:?} is not the ID of an image: use a {} ID, or leave image.id out and set publisher, \
+                     offer, sku and version.",
+                    IMAGE_TYPES.join(" or ")
+                ),
+            );
+        }
+    }
+    if let Some(disk) = config
+        .get("os_disk")
+        .filter(|v| v.is_known() && !v.is_null())
+    {
+        if let Some(size) = disk.get("size_gb").and_then(Value::as_number) {
+            if !size.is_integer()
+                || size
+                    .to_u64()
+                    .is_none_or(|s| !(MIN_OS_DISK_GB..=MAX_OS_DISK_GB).contains(&s))
+            {
+                error(
+                    AttributePath::of("os_disk").attr("size_gb"),
+                    "Invalid os_disk.size_gb",
+                    format!(
+                        "size_gb is {size}; an OS disk holds {MIN_OS_DISK_GB} to {MAX_OS_DISK_GB} GiB (and at \
+                         least the image's size): set a whole number in that range or leave it out."
+                    ),
+                );
+            }
+        }
+        if let Some(kind) = disk.get("storage_account_type").and_then(Value::as_str) {
+            if !OS_DISK_TYPES.contains(&kind) {
+                error(
+                    AttributePath::of("os_disk").attr("storage_account_type"),
+                    "Invalid os_disk.storage_account_type",
+                    format!(
+                        "{kind:?} cannot back an OS disk: use one of {}.",
+                        OS_DISK_TYPES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
     if let Some(image) = config.get("image").filter(|v| v.is_known() && !v.is_null()) {
         let has_id = image.get("id").is_some_and(|v| !v.is_null());
         let has_reference = ["publisher", "offer", "sku", "version"]
@@ -320,6 +500,8 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
+    crate::resources::naming::check_resource_group_name(config, &mut diags);
+    crate::resources::naming::check_tags(config, RESERVED_TAGS.len(), &mut diags);
     if config.get("custom_data").is_some_and(|v| !v.is_null())
         && !client.write_only_attributes_allowed
     {
@@ -1219,5 +1401,79 @@ mod tests {
             );
         }
         assert!(validate(&config(Value::number(450u64), &[]), client).is_empty());
+    }
+
+    #[test]
+    fn validation_checks_azures_vm_rules_at_the_nested_attribute() {
+        let client = ClientCapabilities::default();
+        let image = |id: &str| Value::object([("id", Value::string(id))]);
+        let disk = |k: &str, v: Value| Value::object([(k, v)]);
+        let cases = [
+            (
+                ("admin_username", Value::string("root")),
+                AttributePath::of("admin_username"),
+                "reserved",
+            ),
+            (
+                ("admin_username", Value::string("9lives")),
+                AttributePath::of("admin_username"),
+                "letter or underscore",
+            ),
+            (
+                (
+                    "ssh_public_keys",
+                    Value::list([Value::string("ssh-ed25519 AAAA"), Value::string("AAAA x")]),
+                ),
+                AttributePath::of("ssh_public_keys").index(1),
+                "ssh-rsa or ssh-ed25519",
+            ),
+            (
+                (
+                    "image",
+                    image("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"),
+                ),
+                AttributePath::of("image").attr("id"),
+                "Microsoft.Compute/images",
+            ),
+            (
+                ("os_disk", disk("size_gb", Value::number(8u64))),
+                AttributePath::of("os_disk").attr("size_gb"),
+                "30 to 4095",
+            ),
+            (
+                (
+                    "os_disk",
+                    disk("storage_account_type", Value::string("UltraSSD_LRS")),
+                ),
+                AttributePath::of("os_disk").attr("storage_account_type"),
+                "Premium_LRS",
+            ),
+            (
+                ("resource_group_name", Value::string("rg/x")),
+                AttributePath::of("resource_group_name"),
+                "letters, digits",
+            ),
+        ];
+        for ((name, value), path, fragment) in cases {
+            let diags = validate(&config(Value::number(1u64), &[(name, value)]), client);
+            assert!(
+                diags
+                    .iter()
+                    .any(|d| d.attribute.as_ref() == Some(&path) && d.detail.contains(fragment)),
+                "{path} should be flagged with {fragment:?}: {diags:?}"
+            );
+        }
+        let fine = [
+            (
+                "image",
+                image("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"),
+            ),
+            ("os_disk", disk("size_gb", Value::number(64u64))),
+            ("admin_username", Value::string("_svc.ops-1")),
+        ];
+        for (name, value) in fine {
+            let diags = validate(&config(Value::number(1u64), &[(name, value)]), client);
+            assert!(diags.is_empty(), "{name} should pass: {diags:?}");
+        }
     }
 }

@@ -219,7 +219,7 @@ pub fn schema() -> Schema {
     )
     .attribute(
         Attribute::required("address_prefix", Type::String)
-            .describe("IPv4 CIDR of the subnet, inside the VNet's address space and overlapping no other subnet (checked at plan time). Changing it creates a new virtual node."),
+            .describe("IPv4 CIDR of the subnet, a /29 or larger, inside the VNet's address space and overlapping no other subnet (checked at plan time). Changing it creates a new virtual node."),
     )
     .attribute(
         Attribute::optional("cluster_id", Type::String)
@@ -269,6 +269,9 @@ pub fn schema() -> Schema {
 
 // ---- validate --------------------------------------------------------------------------------------------
 
+/// Longest prefix Azure accepts for a subnet: a /29 leaves 3 usable addresses after Azure's 5.
+const MAX_SUBNET_PREFIX_LEN: u8 = 29;
+
 pub fn validate(config: &Value) -> Diagnostics {
     let mut diags = Diagnostics::new();
     if let Some(id) = known_str(config, "virtual_network_id") {
@@ -307,14 +310,26 @@ pub fn validate(config: &Value) -> Diagnostics {
         }
     }
     if let Some(prefix) = known_str(config, "address_prefix") {
-        if let Err(e) = prefix.parse::<Ipv4Cidr>() {
-            diags.push(
+        match prefix.parse::<Ipv4Cidr>() {
+            Err(e) => diags.push(
                 Diagnostic::error(
                     "Invalid address_prefix",
                     format!("{e}; set address_prefix to an IPv4 network such as \"10.0.16.0/24\"."),
                 )
                 .at(AttributePath::of("address_prefix")),
-            );
+            ),
+            Ok(cidr) if cidr.prefix_len() > MAX_SUBNET_PREFIX_LEN => diags.push(
+                Diagnostic::error(
+                    "address_prefix is too small",
+                    format!(
+                        "{cidr} is smaller than Azure's smallest subnet, a /{MAX_SUBNET_PREFIX_LEN} (Azure reserves 5 \
+                         addresses in each subnet, https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq); \
+                         use a /{MAX_SUBNET_PREFIX_LEN} or larger, and size it for the container groups you expect."
+                    ),
+                )
+                .at(AttributePath::of("address_prefix")),
+            ),
+            Ok(_) => {}
         }
     }
     if let Some(principal) = known_str(config, "principal_id") {
@@ -363,6 +378,31 @@ pub fn validate(config: &Value) -> Diagnostics {
         }
     }
     diags
+}
+
+/// The subnet size check above, kept beside it.
+#[cfg(test)]
+mod prefix_size_tests {
+    use super::*;
+
+    fn flagged(prefix: &str) -> Vec<String> {
+        validate(&Value::object([("address_prefix", Value::string(prefix))]))
+            .iter()
+            .filter(|d| d.attribute == Some(AttributePath::of("address_prefix")))
+            .map(|d| d.detail.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_prefix_smaller_than_azures_smallest_subnet_is_refused() {
+        let details = flagged("10.0.16.0/30");
+        assert!(
+            details.len() == 1 && details[0].contains("/29 or larger"),
+            "{details:?}"
+        );
+        assert!(flagged("10.0.16.0/29").is_empty());
+        assert!(flagged("10.0.16.0/24").is_empty());
+    }
 }
 
 // ---- plan ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::tf::path::{AttributePath, PathStep};
 use crate::tf::types::Type;
 
 /// A versioned schema for the provider block or a resource type.
@@ -231,6 +232,30 @@ pub struct NestedBlock {
     pub max_items: i64,
 }
 
+impl Block {
+    /// The part of `path` Terraform can point at in a configuration: down through nested blocks, then one
+    /// attribute and at most one element of it. Terraform (1.11, `tfdiags.ElaborateFromConfigBody`) resolves
+    /// no deeper, so a path into a nested attribute such as `rules[0].protocol` would highlight the whole
+    /// resource block; cut to `rules[0]`, it highlights the rule.
+    pub fn locatable(&self, path: &AttributePath) -> AttributePath {
+        let mut block = self;
+        let mut out = Vec::new();
+        let mut steps = path.steps().iter().peekable();
+        while let Some(step) = steps.next() {
+            let PathStep::Attr(name) = step else { break };
+            out.push(step.clone());
+            if let Some(PathStep::Index(_) | PathStep::Key(_)) = steps.peek() {
+                out.extend(steps.next().cloned());
+            }
+            match block.blocks.iter().find(|b| &b.type_name == name) {
+                Some(nested) => block = &nested.block,
+                None => break,
+            }
+        }
+        AttributePath::from(out)
+    }
+}
+
 impl NestedBlock {
     pub fn new(type_name: &str, nesting: Nesting, block: Block) -> Self {
         NestedBlock {
@@ -250,6 +275,44 @@ impl NestedBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locatable_paths_stop_at_the_first_attribute_and_its_element() {
+        let block = Block::new("test")
+            .attribute(Attribute::required("name", Type::String))
+            .attribute(
+                Attribute::nested(
+                    "rules",
+                    Nesting::List,
+                    vec![Attribute::required("port", Type::Number)],
+                )
+                .set_optional(),
+            )
+            .block(NestedBlock::new(
+                "timeouts",
+                Nesting::Single,
+                Block::new("").attribute(Attribute::optional("create", Type::String)),
+            ));
+        let cases = [
+            (AttributePath::of("name"), AttributePath::of("name")),
+            (
+                AttributePath::of("rules").index(2).attr("port"),
+                AttributePath::of("rules").index(2),
+            ),
+            (
+                AttributePath::of("tags").key("a").attr("x"),
+                AttributePath::of("tags").key("a"),
+            ),
+            (
+                AttributePath::of("timeouts").attr("create"),
+                AttributePath::of("timeouts").attr("create"),
+            ),
+            (AttributePath::root().index(0), AttributePath::root()),
+        ];
+        for (given, placed) in cases {
+            assert_eq!(block.locatable(&given), placed, "{given}");
+        }
+    }
 
     #[test]
     fn implied_type_covers_attributes_nested_attributes_and_blocks() {
