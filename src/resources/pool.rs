@@ -26,7 +26,7 @@ use azure::PoolError;
 use spec::{
     node_value, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP, DEFAULT_FAULT_DOMAINS,
     DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN,
-    OWNER_TAG, PLACEMENT_TAG,
+    OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 
 pub const TYPE_NAME: &str = "largek8s_pool";
@@ -808,7 +808,7 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
         .and_then(Json::as_object)
         .into_iter()
         .flatten()
-        .filter(|(k, _)| ![OWNER_TAG, CAP_TAG, PLACEMENT_TAG].contains(&k.as_str()))
+        .filter(|(k, _)| ![OWNER_TAG, SHAPE_TAG, CAP_TAG, PLACEMENT_TAG].contains(&k.as_str()))
         .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), Value::string(v))))
         .collect();
     let image_ref = vm.and_then(|v| v.pointer("/properties/storageProfile/imageReference"));

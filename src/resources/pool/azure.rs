@@ -10,7 +10,7 @@ use serde_json::{json, Value as Json};
 
 use super::spec::{
     disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec, CAP_TAG,
-    OWNER_TAG, PLACEMENT_TAG,
+    OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
@@ -48,11 +48,26 @@ fn owner(body: &Json) -> Option<&str> {
         .and_then(Json::as_str)
 }
 
-/// Checks that an existing resource belongs to this pool; anything else must not be touched.
-fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId) -> Result<(), PoolError> {
+/// Checks that an existing resource belongs to this pool, and to a configuration of this pool's shape;
+/// anything else must not be touched. Resources made before shapes were recorded carry no shape tag.
+fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId, shape: &str) -> Result<(), PoolError> {
     let pool_text = pool.to_string();
+    let theirs = body
+        .pointer(&format!("/tags/{SHAPE_TAG}"))
+        .and_then(Json::as_str);
     match owner(body) {
-        Some(o) if o.eq_ignore_ascii_case(&pool_text) => Ok(()),
+        Some(o) if o.eq_ignore_ascii_case(&pool_text) => match theirs {
+            Some(t) if !t.eq_ignore_ascii_case(shape) => Err(PoolError {
+                resource: id.to_string(),
+                message: format!(
+                    "{id} already exists and belongs to pool {pool_text} as another configuration made it: its \
+                     {SHAPE_TAG} tag is {t}, this configuration's is {shape} (vm_size, image, os_disk, \
+                     admin_username, ssh_public_keys, subnet_id, location or the domain counts differ). Another \
+                     workspace probably manages a pool of this name: choose another name or resource group."
+                ),
+            }),
+            _ => Ok(()),
+        },
         other => Err(PoolError {
             resource: id.to_string(),
             message: format!(
@@ -71,6 +86,7 @@ fn tags(spec: &Spec, pool: &PoolId) -> Json {
         .map(|(k, v)| (k.clone(), Json::String(v.clone())))
         .collect();
     tags.insert(OWNER_TAG.into(), json!(pool.to_string()));
+    tags.insert(SHAPE_TAG.into(), json!(spec.shape()));
     Json::Object(tags)
 }
 
@@ -93,6 +109,7 @@ async fn create_or_adopt(
     id: &ResourceId,
     api_version: &str,
     body: &Json,
+    spec: &Spec,
     pool: &PoolId,
 ) -> Result<Json, PoolError> {
     let path = id.to_string();
@@ -106,10 +123,72 @@ async fn create_or_adopt(
                 .get::<Json>(ctx, &path, api_version)
                 .await
                 .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
-            check_owner(id, &existing.body, pool)?;
-            Ok(existing.body)
+            check_owner(id, &existing.body, pool, &spec.shape())?;
+            adopt(arm, ctx, id, api_version, body, existing).await
         }
         Err(e) => Err(PoolError::arm(id, "creating", e)),
+    }
+}
+
+/// How far an existing resource's provisioning got.
+#[derive(Debug, PartialEq, Eq)]
+enum Provisioning {
+    /// Succeeded, or a resource type without a provisioningState.
+    Done,
+    /// Still running: an earlier apply's request, which the interruption did not stop.
+    Running,
+    /// Ended Failed or Canceled: the resource exists but is not usable as it is.
+    Broken,
+}
+
+fn provisioning(body: &Json) -> Provisioning {
+    match body
+        .pointer("/properties/provisioningState")
+        .and_then(Json::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("succeeded") => Provisioning::Done,
+        Some("failed" | "canceled" | "cancelled") => Provisioning::Broken,
+        Some(_) => Provisioning::Running,
+    }
+}
+
+/// Makes a resource of ours that already exists usable: waits out a provisioning an earlier apply started,
+/// and redoes one that ended Failed or Canceled with the same PUT (`If-Match` its ETag, so a concurrent
+/// change is not overwritten), as ARM lets a failed resource be retried in place.
+async fn adopt(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    id: &ResourceId,
+    api_version: &str,
+    body: &Json,
+    existing: crate::arm::client::Response<Json>,
+) -> Result<Json, PoolError> {
+    let path = id.to_string();
+    let mut existing = existing;
+    if provisioning(&existing.body) == Provisioning::Running {
+        match arm.wait_provisioned(ctx, &path, api_version).await {
+            Ok(_) | Err(ArmError::Operation { .. }) => {}
+            Err(e) => return Err(PoolError::arm(id, "waiting for the existing resource", e)),
+        }
+        existing = arm
+            .get::<Json>(ctx, &path, api_version)
+            .await
+            .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
+    }
+    match provisioning(&existing.body) {
+        Provisioning::Done => Ok(existing.body),
+        Provisioning::Running | Provisioning::Broken => {
+            let conditions = Conditions {
+                if_match: existing.etag.clone(),
+                ..Conditions::default()
+            };
+            arm.put_and_wait::<Json, Json>(ctx, &path, api_version, body, &conditions)
+                .await
+                .map(|r| r.body)
+                .map_err(|e| PoolError::arm(id, "redoing the failed provisioning of", e))
+        }
     }
 }
 
@@ -243,6 +322,7 @@ pub async fn ensure_set(
         &id,
         COMPUTE_API_VERSION,
         &set_body(spec, pool),
+        spec,
         pool,
     )
     .await?;
@@ -269,6 +349,7 @@ async fn ensure_node(
         &nic_id,
         NETWORK_API_VERSION,
         &nic_body(spec, pool),
+        spec,
         pool,
     )
     .await?;
@@ -280,6 +361,7 @@ async fn ensure_node(
         &vm_id,
         COMPUTE_API_VERSION,
         &vm_body(spec, pool, set, &name, &nic_text),
+        spec,
         pool,
     )
     .await
@@ -386,31 +468,46 @@ pub async fn converge(
             Err(e) => return vec![e],
         }
     }
-    let total = diff.create_nodes.len();
+    // Azure counts every VM in a set against its limit, the pool's or not: a set that someone else's VMs
+    // fill is explained once, up front, instead of failing node by node on every apply.
+    let mut full = BTreeSet::new();
+    let growing: BTreeSet<u32> = diff.create_nodes.iter().map(|(set, _)| *set).collect();
+    for set in target.sets().filter(|s| growing.contains(&s.index)) {
+        if let Err(e) = check_room(arm, ctx, pool, &set).await {
+            errors.push(e);
+            full.insert(set.index);
+        }
+    }
+    let create: Vec<(u32, u32)> = diff
+        .create_nodes
+        .iter()
+        .copied()
+        .filter(|(set, _)| !full.contains(set))
+        .collect();
+    let total = create.len();
     if total == 0 {
         return errors;
     }
     let done = AtomicUsize::new(0);
     let progress_step = (total / 20).max(1);
-    let results: Vec<((u32, u32), Result<Node, PoolError>)> =
-        stream::iter(diff.create_nodes.clone())
-            .map(|(set, number)| {
-                let done = &done;
-                async move {
-                    let result = ensure_node(arm, ctx, spec, pool, set, number).await;
-                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if finished.is_multiple_of(progress_step) || finished == total {
-                        info(
-                            &format!("created {finished}/{total} nodes"),
-                            &[("pool", &pool.name)],
-                        );
-                    }
-                    ((set, number), result)
+    let results: Vec<((u32, u32), Result<Node, PoolError>)> = stream::iter(create)
+        .map(|(set, number)| {
+            let done = &done;
+            async move {
+                let result = ensure_node(arm, ctx, spec, pool, set, number).await;
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if finished.is_multiple_of(progress_step) || finished == total {
+                    info(
+                        &format!("created {finished}/{total} nodes"),
+                        &[("pool", &pool.name)],
+                    );
                 }
-            })
-            .buffer_unordered(NODE_CONCURRENCY)
-            .collect()
-            .await;
+                ((set, number), result)
+            }
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
     for ((set, number), result) in results {
         match result {
             Ok(node) => {
@@ -425,6 +522,57 @@ pub async fn converge(
         }
     }
     errors
+}
+
+/// Checks that availability set `set` has room for the pool's nodes `set.nodes` beside the VMs it already
+/// lists: Azure holds at most 200 VMs in a set
+/// (<https://learn.microsoft.com/azure/azure-resource-manager/management/azure-subscription-service-limits#virtual-machines-limits>).
+async fn check_room(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    set: &crate::layout::NodeSet,
+) -> Result<(), PoolError> {
+    let id = pool.set_id(set.index);
+    let Some(body) = arm
+        .get_optional::<Json>(ctx, &id.to_string(), COMPUTE_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&id, "reading", e))?
+    else {
+        return Ok(());
+    };
+    let planned: BTreeSet<String> = set
+        .nodes
+        .iter()
+        .map(|n| node_name(&pool.name, set.index, *n).to_ascii_lowercase())
+        .collect();
+    let others: Vec<String> = member_names(&body.body)
+        .filter(|vm| !planned.contains(&vm.to_ascii_lowercase()))
+        .collect();
+    room_error(&id, planned.len(), &others).map_or(Ok(()), Err)
+}
+
+/// The error for a set that cannot hold `planned` pool nodes beside the `others` VMs it lists, if it cannot.
+fn room_error(set: &ResourceId, planned: usize, others: &[String]) -> Option<PoolError> {
+    let limit = crate::layout::AZURE_MAX_VMS_PER_SET as usize;
+    if planned + others.len() <= limit {
+        return None;
+    }
+    let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
+    let more = others.len().saturating_sub(shown.len());
+    Some(PoolError {
+        resource: set.to_string(),
+        message: format!(
+            "availability set {} would hold {} VMs, more than the {limit} Azure allows: besides the pool's {planned} \
+             nodes it holds {} VM(s) that are not the pool's ({}{}). No node was added to this set. Delete or \
+             move those VMs, or lower max_nodes_per_set so that new nodes go to new sets.",
+            set.name(),
+            planned + others.len(),
+            others.len(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ),
+    })
 }
 
 /// Deletes every node and set of the pool: those in `inventory`, and any VM its sets still list (left by
@@ -636,4 +784,72 @@ pub async fn discover(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Result<Disco
     }
     discovered.newest_set = found.into_values().next_back();
     Ok(discovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> PoolId {
+        PoolId {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "agents".into(),
+        }
+    }
+
+    #[test]
+    fn a_set_with_foreign_vms_has_room_only_up_to_azures_limit() {
+        let set = pool().set_id(1);
+        assert!(room_error(&set, 200, &[]).is_none());
+        assert!(room_error(&set, 199, &["intruder".into()]).is_none());
+        let e = room_error(&set, 200, &["intruder".into()]).expect("no room");
+        assert!(
+            e.message.contains("intruder") && e.message.contains("201 VMs"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("max_nodes_per_set"), "{}", e.message);
+    }
+
+    #[test]
+    fn provisioning_tells_usable_running_and_broken_resources_apart() {
+        let state = |s: &str| json!({"properties": {"provisioningState": s}});
+        assert_eq!(provisioning(&json!({"properties": {}})), Provisioning::Done);
+        assert_eq!(provisioning(&state("Succeeded")), Provisioning::Done);
+        assert_eq!(provisioning(&state("Creating")), Provisioning::Running);
+        assert_eq!(provisioning(&state("Updating")), Provisioning::Running);
+        assert_eq!(provisioning(&state("Failed")), Provisioning::Broken);
+        assert_eq!(provisioning(&state("Canceled")), Provisioning::Broken);
+    }
+
+    #[test]
+    fn owners_of_another_shape_or_pool_are_refused() {
+        let pool = pool();
+        let id = pool.vm_id("agents-0-0");
+        let tagged = |owner: &str, shape: Option<&str>| {
+            let mut tags = json!({ OWNER_TAG: owner });
+            if let Some(shape) = shape {
+                tags[SHAPE_TAG] = json!(shape);
+            }
+            json!({ "tags": tags })
+        };
+        let ours = pool.to_string();
+        assert!(check_owner(&id, &tagged(&ours, Some("abc")), &pool, "abc").is_ok());
+        assert!(
+            check_owner(&id, &tagged(&ours, None), &pool, "abc").is_ok(),
+            "made before shapes were recorded"
+        );
+        let e =
+            check_owner(&id, &tagged(&ours, Some("def")), &pool, "abc").expect_err("other shape");
+        assert!(e.message.contains("another configuration"), "{}", e.message);
+        let e = check_owner(&id, &tagged("/other/pool", Some("abc")), &pool, "abc")
+            .expect_err("other pool");
+        assert!(
+            e.message.contains("belongs to pool /other/pool"),
+            "{}",
+            e.message
+        );
+        assert!(check_owner(&id, &json!({}), &pool, "abc").is_err());
+    }
 }

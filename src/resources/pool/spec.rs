@@ -14,6 +14,9 @@ pub const OWNER_TAG: &str = "largek8s-pool";
 /// Tags recording the placement settings on each set, so that import can restore them.
 pub const CAP_TAG: &str = "largek8s-max-nodes-per-set";
 pub const PLACEMENT_TAG: &str = "largek8s-placement";
+/// Tag recording the pool's VM shape (see [`Spec::shape`]) on its sets, VMs and NICs, so that a configuration
+/// of another shape that reuses the pool's name (another workspace) is refused rather than adopting them.
+pub const SHAPE_TAG: &str = "largek8s-pool-shape";
 
 pub const DEFAULT_CAP: u32 = 100;
 pub const DEFAULT_FAULT_DOMAINS: u32 = 2;
@@ -279,6 +282,42 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// A digest of what Azure fixes at creation and the pool cannot change in place (VM size, image, disk,
+    /// admin, keys, subnet, location, domain counts). An interrupted apply of this configuration finds its
+    /// own resources under the same digest; a configuration of another shape under the same pool name does
+    /// not, and must not take them over. `custom_data` is left out: Terraform cannot see a change to it.
+    pub fn shape(&self) -> String {
+        let image = match &self.image {
+            Image::Id(id) => format!("id={}", id.to_ascii_lowercase()),
+            Image::Marketplace {
+                publisher,
+                offer,
+                sku,
+                version,
+            } => format!("{publisher}:{offer}:{sku}:{version}").to_ascii_lowercase(),
+        };
+        let canonical = [
+            self.location.to_ascii_lowercase(),
+            self.vm_size.to_ascii_lowercase(),
+            self.subnet_id.to_string().to_ascii_lowercase(),
+            self.admin_username.clone(),
+            self.ssh_public_keys.join("\n"),
+            image,
+            format!(
+                "{}:{}",
+                self.os_disk_gb,
+                self.os_disk_storage.to_ascii_lowercase()
+            ),
+            format!("{}:{}", self.fault_domains, self.update_domains),
+        ]
+        .join("\u{1f}");
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, canonical.as_bytes())
+            .simple()
+            .to_string()
+    }
+}
+
 fn image_of(image: &Value) -> Image {
     if let Some(id) = image.get("id").and_then(Value::as_str) {
         return Image::Id(id.to_string());
@@ -477,5 +516,60 @@ mod tests {
         let state = Value::object([("availability_sets", inventory.to_value("p"))]);
         assert_eq!(Inventory::from_state(&state, "p"), inventory);
         assert_eq!(inventory.layout().sizes(), vec![1]);
+    }
+
+    fn spec(extra: &[(&str, Value)]) -> Spec {
+        let mut members = vec![
+            ("name", Value::string("agents")),
+            ("resource_group_name", Value::string("rg")),
+            ("location", Value::string("westeurope")),
+            ("node_count", Value::number(300u64)),
+            ("vm_size", Value::string("Standard_D2s_v5")),
+            (
+                "subnet_id",
+                Value::string(
+                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n",
+                ),
+            ),
+            ("admin_username", Value::string("azureuser")),
+            ("ssh_public_keys", Value::list([Value::string("ssh-ed25519 A")])),
+        ];
+        members.extend(extra.iter().cloned());
+        Spec::from_values(&Value::object(members), &Value::Null).expect("a valid spec")
+    }
+
+    #[test]
+    fn shape_ignores_what_changes_in_place_and_sees_what_azure_fixes() {
+        let base = spec(&[]).shape();
+        for (name, value) in [
+            ("node_count", Value::number(450u64)),
+            ("max_nodes_per_set", Value::number(50u64)),
+            (
+                "tags",
+                Value::map([("team".to_string(), Value::string("a"))]),
+            ),
+            ("custom_data", Value::string("#cloud-config")),
+        ] {
+            assert_eq!(
+                spec(&[(name, value)]).shape(),
+                base,
+                "{name} is not part of the shape"
+            );
+        }
+        for (name, value) in [
+            ("vm_size", Value::string("Standard_D4s_v5")),
+            ("admin_username", Value::string("root2")),
+            (
+                "ssh_public_keys",
+                Value::list([Value::string("ssh-ed25519 B")]),
+            ),
+            ("fault_domain_count", Value::number(3u64)),
+        ] {
+            assert_ne!(
+                spec(&[(name, value)]).shape(),
+                base,
+                "{name} is part of the shape"
+            );
+        }
     }
 }
