@@ -29,16 +29,22 @@ const NODE_CONCURRENCY: usize = 512;
 pub struct PoolError {
     pub resource: String,
     pub message: String,
+    /// The operation's timeout passed while this was waited for.
+    pub timed_out: bool,
 }
 
 impl PoolError {
     fn arm(resource: &ResourceId, what: &str, error: ArmError) -> PoolError {
         PoolError {
             resource: resource.to_string(),
+            timed_out: matches!(error, ArmError::Deadline { .. }),
             message: format!("{what}: {error}"),
         }
     }
 }
+
+/// Why a node could not be made, with the node itself when its VM exists all the same.
+type NodeFailure = (PoolError, Option<Node>);
 
 /// A GET that may find nothing.
 type Fetched = Result<Option<Json>, PoolError>;
@@ -58,7 +64,8 @@ fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId, shape: &str) -> Resu
     match owner(body) {
         Some(o) if o.eq_ignore_ascii_case(&pool_text) => match theirs {
             Some(t) if !t.eq_ignore_ascii_case(shape) => Err(PoolError {
-                resource: id.to_string(),
+                timed_out: false,
+ resource: id.to_string(),
                 message: format!(
                     "{id} already exists and belongs to pool {pool_text} as another configuration made it: its \
                      {SHAPE_TAG} tag is {t}, this configuration's is {shape} (vm_size, image, os_disk, \
@@ -69,7 +76,8 @@ fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId, shape: &str) -> Resu
             _ => Ok(()),
         },
         other => Err(PoolError {
-            resource: id.to_string(),
+            timed_out: false,
+ resource: id.to_string(),
             message: format!(
                 "{id} already exists and belongs to {}, not to this pool ({pool_text}). Choose another pool \
                  name, or delete or rename the existing resource.",
@@ -101,6 +109,22 @@ fn create_only() -> Conditions {
     }
 }
 
+/// Why a resource could not be made ready, and whether it is ours and exists all the same.
+#[derive(Debug)]
+struct Unready {
+    error: PoolError,
+    /// ARM accepted the creation (or the resource was ours already), but apply stopped waiting for its
+    /// provisioning: cancelled (StopProvider) or out of time.
+    exists: bool,
+}
+
+fn interrupted(error: &ArmError) -> bool {
+    matches!(
+        error,
+        ArmError::Cancelled { .. } | ArmError::Deadline { .. }
+    )
+}
+
 /// Creates with `If-None-Match: *`; when the resource is already there, reads it and adopts it if it is
 /// ours. A retried or interrupted apply so finds what it made, without a read per resource otherwise.
 async fn create_or_adopt(
@@ -111,23 +135,34 @@ async fn create_or_adopt(
     body: &Json,
     spec: &Spec,
     pool: &PoolId,
-) -> Result<Json, PoolError> {
+) -> Result<Json, Unready> {
     let path = id.to_string();
-    match arm
-        .put_and_wait::<Json, Json>(ctx, &path, api_version, body, &create_only())
+    let failed = |what: &str, e: ArmError, exists: bool| Unready {
+        exists: exists && interrupted(&e),
+        error: PoolError::arm(id, what, e),
+    };
+    let started = match arm
+        .put::<Json, Json>(ctx, &path, api_version, body, &create_only())
         .await
     {
-        Ok(response) => Ok(response.body),
+        Ok(started) => started,
         Err(e) if is_precondition_failed(&e) => {
             let existing = arm
                 .get::<Json>(ctx, &path, api_version)
                 .await
-                .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
-            check_owner(id, &existing.body, pool, &spec.shape())?;
-            adopt(arm, ctx, id, api_version, body, existing).await
+                .map_err(|e| failed("reading the existing resource", e, false))?;
+            check_owner(id, &existing.body, pool, &spec.shape()).map_err(|error| Unready {
+                error,
+                exists: false,
+            })?;
+            return adopt(arm, ctx, id, api_version, body, existing).await;
         }
-        Err(e) => Err(PoolError::arm(id, "creating", e)),
-    }
+        Err(e) => return Err(failed("creating", e, false)),
+    };
+    arm.finish(ctx, started, &path, api_version)
+        .await
+        .map(|r| r.body)
+        .map_err(|e| failed("creating", e, true))
 }
 
 /// How far an existing resource's provisioning got.
@@ -164,18 +199,22 @@ async fn adopt(
     api_version: &str,
     body: &Json,
     existing: crate::arm::client::Response<Json>,
-) -> Result<Json, PoolError> {
+) -> Result<Json, Unready> {
     let path = id.to_string();
+    let failed = |what: &str, e: ArmError| Unready {
+        exists: interrupted(&e),
+        error: PoolError::arm(id, what, e),
+    };
     let mut existing = existing;
     if provisioning(&existing.body) == Provisioning::Running {
         match arm.wait_provisioned(ctx, &path, api_version).await {
             Ok(_) | Err(ArmError::Operation { .. }) => {}
-            Err(e) => return Err(PoolError::arm(id, "waiting for the existing resource", e)),
+            Err(e) => return Err(failed("waiting for the existing resource", e)),
         }
         existing = arm
             .get::<Json>(ctx, &path, api_version)
             .await
-            .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
+            .map_err(|e| failed("reading the existing resource", e))?;
     }
     match provisioning(&existing.body) {
         Provisioning::Done => Ok(existing.body),
@@ -187,7 +226,7 @@ async fn adopt(
             arm.put_and_wait::<Json, Json>(ctx, &path, api_version, body, &conditions)
                 .await
                 .map(|r| r.body)
-                .map_err(|e| PoolError::arm(id, "redoing the failed provisioning of", e))
+                .map_err(|e| failed("redoing the failed provisioning of", e))
         }
     }
 }
@@ -325,14 +364,16 @@ pub async fn ensure_set(
         spec,
         pool,
     )
-    .await?;
+    .await
+    .map_err(|u| u.error)?;
     Ok(SetRecord {
         id: id_of(&body, &id),
         nodes: BTreeMap::new(),
     })
 }
 
-/// Creates (or adopts) one node: its NIC, then its VM in the set.
+/// Creates (or adopts) one node: its NIC, then its VM in the set. On failure, the node as well when its VM
+/// exists though its provisioning was not seen to end (apply was stopped or ran out of time).
 async fn ensure_node(
     arm: &ArmClient,
     ctx: &Ctx,
@@ -340,7 +381,7 @@ async fn ensure_node(
     pool: &PoolId,
     set: u32,
     number: u32,
-) -> Result<Node, PoolError> {
+) -> Result<Node, NodeFailure> {
     let name = node_name(&pool.name, set, number);
     let nic_id = pool.nic_id(&name);
     let nic = create_or_adopt(
@@ -352,10 +393,11 @@ async fn ensure_node(
         spec,
         pool,
     )
-    .await?;
+    .await
+    .map_err(|u| (u.error, None))?;
     let nic_text = id_of(&nic, &nic_id);
     let vm_id = pool.vm_id(&name);
-    let vm = match create_or_adopt(
+    match create_or_adopt(
         arm,
         ctx,
         &vm_id,
@@ -366,20 +408,30 @@ async fn ensure_node(
     )
     .await
     {
-        Ok(vm) => vm,
-        Err(e) => {
+        Ok(vm) => Ok(Node {
+            vm_id: id_of(&vm, &vm_id),
+            nic_id: nic_text,
+            private_ip: private_ip(&nic),
+        }),
+        Err(Unready {
+            error,
+            exists: true,
+        }) => Err((
+            error,
+            Some(Node {
+                vm_id: vm_id.to_string(),
+                nic_id: nic_text,
+                private_ip: private_ip(&nic),
+            }),
+        )),
+        Err(Unready { error, .. }) => {
             // Leave no NIC without its VM; a failure here is secondary to the VM's error.
             let _ = arm
                 .delete_and_wait(ctx, &nic_id.to_string(), NETWORK_API_VERSION)
                 .await;
-            return Err(e);
+            Err((error, None))
         }
-    };
-    Ok(Node {
-        vm_id: id_of(&vm, &vm_id),
-        nic_id: nic_text,
-        private_ip: private_ip(&nic),
-    })
+    }
 }
 
 /// Deletes one node: the VM (which takes its disk and NIC), then the NIC and disk in case they outlived it
@@ -490,7 +542,7 @@ pub async fn converge(
     }
     let done = AtomicUsize::new(0);
     let progress_step = (total / 20).max(1);
-    let results: Vec<((u32, u32), Result<Node, PoolError>)> = stream::iter(create)
+    let results: Vec<((u32, u32), Result<Node, NodeFailure>)> = stream::iter(create)
         .map(|(set, number)| {
             let done = &done;
             async move {
@@ -509,17 +561,21 @@ pub async fn converge(
         .collect()
         .await;
     for ((set, number), result) in results {
-        match result {
-            Ok(node) => {
-                inventory
-                    .sets
-                    .entry(set)
-                    .or_default()
-                    .nodes
-                    .insert(number, node);
+        let node = match result {
+            Ok(node) => node,
+            Err((e, exists)) => {
+                errors.push(e);
+                let Some(node) = exists else { continue };
+                inventory.unsettled.insert((set, number));
+                node
             }
-            Err(e) => errors.push(e),
-        }
+        };
+        inventory
+            .sets
+            .entry(set)
+            .or_default()
+            .nodes
+            .insert(number, node);
     }
     errors
 }
@@ -561,7 +617,8 @@ fn room_error(set: &ResourceId, planned: usize, others: &[String]) -> Option<Poo
     let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
     let more = others.len().saturating_sub(shown.len());
     Some(PoolError {
-        resource: set.to_string(),
+        timed_out: false,
+ resource: set.to_string(),
         message: format!(
             "availability set {} would hold {} VMs, more than the {limit} Azure allows: besides the pool's {planned} \
              nodes it holds {} VM(s) that are not the pool's ({}{}). No node was added to this set. Delete or \
@@ -683,6 +740,56 @@ pub async fn refresh(
                     .collect();
                 if let Some(record) = inventory.sets.get_mut(&set) {
                     record.nodes.retain(|number, _| members.contains(number));
+                }
+            }
+        }
+    }
+    settle(arm, ctx, pool, inventory).await
+}
+
+/// Reads the VMs of the unsettled nodes (one read each; there are none unless an apply was stopped):
+/// provisioned ones are settled, and nodes whose VM is gone or failed leave the inventory, so the next plan
+/// shows them and apply adopts and redoes them.
+async fn settle(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+) -> Result<(), PoolError> {
+    let nodes: Vec<(u32, u32)> = inventory
+        .unsettled
+        .iter()
+        .copied()
+        .filter(|(set, number)| {
+            inventory
+                .sets
+                .get(set)
+                .is_some_and(|r| r.nodes.contains_key(number))
+        })
+        .collect();
+    let reads: Vec<((u32, u32), Fetched)> = stream::iter(nodes)
+        .map(|(set, number)| async move {
+            let vm = pool.vm_id(&node_name(&pool.name, set, number));
+            let result = arm
+                .get_optional::<Json>(ctx, &vm.to_string(), COMPUTE_API_VERSION)
+                .await
+                .map(|r| r.map(|r| r.body))
+                .map_err(|e| PoolError::arm(&vm, "reading", e));
+            ((set, number), result)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    inventory.unsettled.clear();
+    for ((set, number), read) in reads {
+        match read?.as_ref().map(provisioning) {
+            Some(Provisioning::Done) => {}
+            Some(Provisioning::Running) => {
+                inventory.unsettled.insert((set, number));
+            }
+            None | Some(Provisioning::Broken) => {
+                if let Some(record) = inventory.sets.get_mut(&set) {
+                    record.nodes.remove(&number);
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The pool's typed inputs and outputs: its ID, the configuration read from a Terraform value, and the
 //! availability sets and nodes kept in state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::arm::ids::{ResourceId, ResourceKind};
@@ -362,6 +362,17 @@ pub struct SetRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     pub sets: BTreeMap<u32, SetRecord>,
+    /// Nodes (set, node) whose VM exists but whose provisioning was not seen to end: apply was stopped
+    /// (StopProvider) or ran out of time while waiting. Kept in private state, not in `availability_sets`,
+    /// so that the next refresh checks them and drops the ones whose provisioning failed.
+    pub unsettled: BTreeSet<(u32, u32)>,
+}
+
+/// The private state the pool keeps beside its state.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Private {
+    #[serde(default)]
+    unsettled: Vec<(u32, u32)>,
 }
 
 impl Inventory {
@@ -410,7 +421,37 @@ impl Inventory {
             }
             sets.insert(index, record);
         }
-        Inventory { sets }
+        Inventory {
+            sets,
+            unsettled: BTreeSet::new(),
+        }
+    }
+
+    /// Restores the unsettled nodes from private state written by [`Inventory::private`]; unreadable or
+    /// empty private state means none.
+    pub fn with_private(mut self, private: &[u8]) -> Inventory {
+        let private: Private = serde_json::from_slice(private).unwrap_or_default();
+        self.unsettled = private
+            .unsettled
+            .into_iter()
+            .filter(|(set, node)| {
+                self.sets
+                    .get(set)
+                    .is_some_and(|r| r.nodes.contains_key(node))
+            })
+            .collect();
+        self
+    }
+
+    /// The private state that carries the unsettled nodes (empty when there are none).
+    pub fn private(&self) -> Vec<u8> {
+        if self.unsettled.is_empty() {
+            return Vec::new();
+        }
+        let private = Private {
+            unsettled: self.unsettled.iter().copied().collect(),
+        };
+        serde_json::to_vec(&private).unwrap_or_default()
     }
 
     pub fn layout(&self) -> Layout {
@@ -571,5 +612,40 @@ mod tests {
                 "{name} is part of the shape"
             );
         }
+    }
+
+    #[test]
+    fn unsettled_nodes_round_trip_through_private_state_while_in_the_inventory() {
+        let mut inventory = Inventory::default();
+        let set = inventory.sets.entry(0).or_default();
+        for n in [1, 2] {
+            set.nodes.insert(
+                n,
+                Node {
+                    vm_id: format!("/vm{n}"),
+                    nic_id: format!("/nic{n}"),
+                    private_ip: String::new(),
+                },
+            );
+        }
+        assert!(
+            inventory.private().is_empty(),
+            "nothing unsettled, no private state"
+        );
+        inventory.unsettled.extend([(0, 2), (3, 9)]);
+        let restored = Inventory {
+            unsettled: BTreeSet::new(),
+            ..inventory.clone()
+        }
+        .with_private(&inventory.private());
+        assert_eq!(
+            restored.unsettled,
+            BTreeSet::from([(0, 2)]),
+            "a node no longer in the inventory is no longer unsettled"
+        );
+        assert!(Inventory::default()
+            .with_private(b"not json")
+            .unsettled
+            .is_empty());
     }
 }
