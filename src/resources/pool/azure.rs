@@ -9,8 +9,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value as Json};
 
 use super::spec::{
-    disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec, CAP_TAG,
-    OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
+    disk_name, node_index, node_of, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec,
+    CAP_TAG, OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
@@ -662,7 +662,43 @@ pub async fn delete_all(
     let mut errors = delete_nodes(arm, ctx, pool, inventory, nodes.into_iter()).await;
     let sets: Vec<u32> = inventory.sets.keys().copied().collect();
     errors.extend(delete_empty_sets(arm, ctx, pool, inventory, sets).await);
+    errors.extend(delete_stray_nics(arm, ctx, pool).await);
     errors
+}
+
+/// Deletes the pool's NICs that no VM took, which no set lists: an apply stopped between creating a
+/// node's NIC and its VM leaves them. One list of the resource group's NICs, filtered by name, ownership
+/// tag and attachment.
+async fn delete_stray_nics(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Vec<PoolError> {
+    let group = pool.group_id();
+    let path = format!("{group}/providers/Microsoft.Network/networkInterfaces");
+    let nics: Vec<Json> = match arm.list(ctx, &path, NETWORK_API_VERSION).await {
+        Ok(nics) => nics,
+        Err(e) => return vec![PoolError::arm(&group, "listing network interfaces in", e)],
+    };
+    let pool_text = pool.to_string();
+    let stray: Vec<ResourceId> = nics
+        .iter()
+        .filter(|nic| owner(nic).is_some_and(|o| o.eq_ignore_ascii_case(&pool_text)))
+        .filter(|nic| nic.pointer("/properties/virtualMachine").is_none())
+        .filter_map(|nic| nic.get("name").and_then(Json::as_str))
+        .filter(|name| {
+            name.strip_suffix("-nic")
+                .and_then(|node| node_of(&pool.name, node))
+                .is_some()
+        })
+        .map(|name| ResourceId::network_interface(&pool.subscription, &pool.resource_group, name))
+        .collect();
+    stream::iter(stray)
+        .map(|id| async move {
+            arm.delete_and_wait(ctx, &id.to_string(), NETWORK_API_VERSION)
+                .await
+                .map_err(|e| PoolError::arm(&id, "deleting", e))
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .filter_map(|result| async move { result.err() })
+        .collect()
+        .await
 }
 
 /// Deletes those of `sets` that hold no node any more (a set with VMs cannot be deleted).

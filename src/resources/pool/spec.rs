@@ -124,6 +124,14 @@ pub fn node_index(pool: &str, set: u32, node_name: &str) -> Option<u32> {
         .ok()
 }
 
+/// The (set, node) indexes of `node_name` in pool `pool`, when the name follows our scheme.
+pub fn node_of(pool: &str, node_name: &str) -> Option<(u32, u32)> {
+    let (set, node) = node_name
+        .strip_prefix(&format!("{pool}-"))?
+        .split_once('-')?;
+    Some((set.parse().ok()?, node.parse().ok()?))
+}
+
 /// The set index of `set_name` in pool `pool`, when the name follows our scheme.
 pub fn set_index(pool: &str, set_name: &str) -> Option<u32> {
     set_name.strip_prefix(&format!("{pool}-as-"))?.parse().ok()
@@ -534,6 +542,9 @@ mod tests {
     fn names_parse_back_to_indexes() {
         assert_eq!(node_index("a-b", 3, "a-b-3-17"), Some(17));
         assert_eq!(node_index("a-b", 3, "a-b-4-17"), None);
+        assert_eq!(node_of("a-b", "a-b-4-17"), Some((4, 17)));
+        assert_eq!(node_of("a-b", "a-b-as-1"), None);
+        assert_eq!(node_of("a-b", "a-b-4-17-nic"), None);
         assert_eq!(set_index("a-b", "a-b-as-12"), Some(12));
         assert_eq!(set_index("a-b", "a-b-x-12"), None);
     }
