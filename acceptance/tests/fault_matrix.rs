@@ -456,6 +456,31 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Prints the row of a scenario that ends in `terraform destroy`, then checks that nothing is left.
+    fn report_destroyed(&mut self, scenario: &str) {
+        self.node_count = 0;
+        let audit = self.audit();
+        let left = self.pool_vms().len();
+        println!(
+            "| {scenario} | 0 | {} | {} | {} |",
+            audit.orphans.len(),
+            audit.duplicates.len(),
+            if audit.orphans.is_empty() {
+                "destroyed, nothing left"
+            } else {
+                "left resources behind"
+            }
+        );
+        assert!(
+            audit.orphans.is_empty(),
+            "{scenario}: left behind {:?}",
+            audit.orphans
+        );
+        assert_eq!(left, 0, "{scenario}: pool VMs left");
+    }
+}
+
 /// A fault rule for PUTs of the pool's VMs in set `set` (`*` for every set).
 fn vm_puts(set: &str, rule: Value) -> Value {
     let mut rule = rule;
@@ -553,7 +578,8 @@ fn operations_ending_failed_or_canceled_are_redone_by_the_next_apply() {
 #[test]
 fn an_operation_that_never_ends_hits_the_create_timeout_and_keeps_what_exists() {
     let mut bench = Bench::new(&[]);
-    bench.configure(NODES, "  timeouts {\n    create = \"45s\"\n  }\n");
+    // Long enough for the other 297 nodes on a loaded machine, short enough to keep the test quick.
+    bench.configure(NODES, "  timeouts {\n    create = \"120s\"\n  }\n");
     bench.fault(vm_puts("0", json!({ "times": 3, "asyncOutcome": "Never" })));
     let run = bench.apply();
     assert!(!run.success, "the create must time out:\n{}", run.text());
@@ -589,7 +615,7 @@ fn an_operation_that_never_ends_hits_the_create_timeout_and_keeps_what_exists() 
 fn a_provider_killed_mid_create_leaves_what_it_made_for_the_next_apply_to_adopt() {
     let mut bench = Bench::new(&[]);
     bench.configure(NODES, "");
-    hold_back_last_set(&bench, 3000);
+    hold_back_last_set(&bench, 10_000);
     let running = bench.apply_until_vms(100);
     assert!(bench.ws.kill_providers() > 0, "no provider to kill");
     let run = running.wait();
@@ -617,7 +643,7 @@ fn a_provider_killed_mid_create_leaves_what_it_made_for_the_next_apply_to_adopt(
 fn ctrl_c_mid_create_stops_promptly_and_saves_the_nodes_that_exist() {
     let mut bench = Bench::new(&[]);
     bench.configure(NODES, "");
-    hold_back_last_set(&bench, 3000);
+    hold_back_last_set(&bench, 10_000);
     let running = bench.apply_until_vms(100);
     running.interrupt();
     let run = running.wait();
@@ -641,13 +667,28 @@ fn ctrl_c_mid_create_stops_promptly_and_saves_the_nodes_that_exist() {
 }
 
 #[test]
+fn destroy_after_ctrl_c_mid_create_leaves_nothing_behind() {
+    let mut bench = Bench::new(&[]);
+    bench.configure(NODES, "");
+    let running = bench.apply_until_vms(30);
+    running.interrupt();
+    let run = running.wait();
+    assert!(!run.success, "an interrupted apply fails:\n{}", run.text());
+    let run = bench
+        .ws
+        .terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    bench.report_destroyed("Ctrl-C mid-create, then destroy");
+}
+
+#[test]
 fn a_simulator_restart_mid_apply_is_ridden_out() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let state = dir.path().join("arm.json");
     let state = state.to_string_lossy().into_owned();
     let mut bench = Bench::new(&["--state", &state]);
     bench.configure(NODES, "");
-    hold_back_last_set(&bench, 2000);
+    hold_back_last_set(&bench, 10_000);
     let running = bench.apply_until_vms(100);
     bench.simulator.restart();
     let run = running.wait();
