@@ -625,8 +625,8 @@ fn a_provider_killed_mid_create_leaves_what_it_made_for_the_next_apply_to_adopt(
         run.text()
     );
     assert!(
-        run.stderr.contains("plugin") || run.stderr.contains("provider"),
-        "terraform names the crashed provider:\n{}",
+        run.stderr.contains("Plugin did not respond"),
+        "terraform reports the crashed provider:\n{}",
         run.text()
     );
     let made = bench.pool_vms().len();
