@@ -89,6 +89,27 @@ fn signal(pid: &str, name: &str) -> bool {
 /// A terraform command started by [`Workspace::spawn_terraform`].
 pub struct Running {
     child: Option<Child>,
+    /// Readers draining stdout and stderr as terraform writes them: an undrained pipe fills (a plan of a
+    /// few hundred nodes is larger than the pipe's buffer) and blocks terraform mid-run.
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+fn drain(
+    stream: Option<impl std::io::Read + Send + 'static>,
+) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+    stream.map(|mut s| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            out
+        })
+    })
+}
+
+fn collected(reader: Option<std::thread::JoinHandle<Vec<u8>>>) -> String {
+    let bytes = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 impl Running {
@@ -104,14 +125,18 @@ impl Running {
 
     /// Waits for terraform to exit and collects what it printed.
     pub fn wait(mut self) -> Run {
-        let child = self
+        let mut child = self
             .child
             .take()
             .unwrap_or_else(|| panic!("terraform was already waited for"));
-        let output = child
-            .wait_with_output()
+        let status = child
+            .wait()
             .unwrap_or_else(|e| panic!("waiting for terraform: {e}"));
-        Run::from_output(output)
+        Run {
+            success: status.success(),
+            stdout: collected(self.stdout.take()),
+            stderr: collected(self.stderr.take()),
+        }
     }
 }
 
@@ -197,13 +222,17 @@ impl Workspace {
 
     /// Starts `terraform <args>` here without waiting for it, for tests that interrupt it.
     pub fn spawn_terraform(&self, args: &[&str]) -> Running {
-        let child = self
+        let mut child = self
             .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", terraform_binary().display()));
-        Running { child: Some(child) }
+        Running {
+            stdout: drain(child.stdout.take()),
+            stderr: drain(child.stderr.take()),
+            child: Some(child),
+        }
     }
 
     /// SIGKILLs the provider processes Terraform started for this workspace (found by executable and
@@ -277,18 +306,44 @@ pub mod sim_defaults {
     pub const CLIENT_SECRET: &str = "largek8s-sim-secret";
 }
 
-/// A running `largek8s-sim` on a free loopback port, stopped when dropped.
+/// A running `largek8s-sim` on a loopback port, stopped when dropped.
 pub struct Simulator {
     child: std::process::Child,
     pub url: String,
+    args: Vec<String>,
 }
 
 impl Simulator {
-    /// Starts the simulator with `args` (e.g. `["--seed", "demo"]`) and waits for its base URL.
+    /// Starts the simulator on a free port with `args` (e.g. `["--seed", "demo"]`) and waits for its base URL.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_listening("127.0.0.1:0", args)
+    }
+
+    /// Starts the simulator listening on `listen` (`127.0.0.1:0` picks a free port).
+    pub fn start_listening(listen: &str, args: &[&str]) -> Self {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, url) = Self::spawn(listen, &args);
+        Simulator { child, url, args }
+    }
+
+    /// Stops the simulator as a service restart does (SIGTERM: in-flight requests finish, `--state` is
+    /// saved) and starts it again on the same address with the same arguments.
+    pub fn restart(&mut self) {
+        assert!(
+            signal(&self.child.id().to_string(), "TERM"),
+            "cannot send SIGTERM to largek8s-sim"
+        );
+        let _ = self.child.wait();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (child, url) = Self::spawn(&listen, &self.args);
+        assert_eq!(url, self.url, "the restarted simulator listens elsewhere");
+        self.child = child;
+    }
+
+    fn spawn(listen: &str, args: &[String]) -> (std::process::Child, String) {
         use std::io::BufRead;
         let mut child = Command::new(workspace_binary("largek8s-sim"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -307,7 +362,7 @@ impl Simulator {
             url.starts_with("http://127.0.0.1:"),
             "unexpected first line from largek8s-sim: {line:?}"
         );
-        Simulator { child, url }
+        (child, url)
     }
 }
 

@@ -1,9 +1,10 @@
-//! The test control API under `/_sim/` (no authentication): stats, state, reset, faults, out-of-band edits, quota
-//! and clock.
+//! The test control API under `/_sim/` (no authentication): stats, state, reset, faults, out-of-band edits, quota,
+//! clock, and ending operations that fault injection left running forever.
 
 use crate::error::ArmError;
 use crate::faults::FaultSpec;
 use crate::http::{Reply, Request};
+use crate::lro::Outcome;
 use crate::rules;
 use crate::sim::Sim;
 use serde_json::{json, Value};
@@ -32,6 +33,7 @@ pub fn handle(sim: &Sim, req: &Request) -> Reply {
         ("PUT", "/_sim/resource") => put_resource(sim, req),
         ("POST", "/_sim/quota") => quota(sim, req),
         ("POST", "/_sim/clock") => clock(sim, req),
+        ("POST", "/_sim/operations/end-stuck") => end_stuck(sim, req),
         _ => Reply::error(&ArmError::new(
             404,
             "NotFound",
@@ -175,4 +177,30 @@ fn clock(sim: &Sim, req: &Request) -> Reply {
         200,
         &json!({ "simulatedTime": crate::clock::rfc3339(sim.clock.now()) }),
     )
+}
+
+/// Ends the operations started with `asyncOutcome: Never`: body `{"outcome": "Failed" | "Canceled" |
+/// "Succeeded", "code": ..., "message": ...}` (Failed by default, as Azure ends a stuck provisioning).
+fn end_stuck(sim: &Sim, req: &Request) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let text = |name: &str, default: &str| body[name].as_str().unwrap_or(default).to_string();
+    let outcome = match body["outcome"].as_str().unwrap_or("Failed") {
+        "Succeeded" => Outcome::Succeeded,
+        "Canceled" => Outcome::Canceled,
+        "Failed" => Outcome::Failed {
+            code: text("code", "OSProvisioningTimedOut"),
+            message: text(
+                "message",
+                "OS provisioning did not finish in the allotted time (ended by the simulator's control API).",
+            ),
+        },
+        other => return bad(format!("outcome must be Failed, Canceled or Succeeded, not {other:?}")),
+    };
+    sim.settle();
+    let ended = sim.world_mut().end_stuck(&outcome, sim.clock.now());
+    sim.mark_dirty();
+    Reply::json(200, &json!({ "ended": ended }))
 }

@@ -25,6 +25,9 @@ pub struct FaultSpec {
     /// Answer with this status and `error` body instead of handling the request.
     pub status: Option<u16>,
     pub error: Option<ErrorSpec>,
+    /// With `status`: send `Retry-After` (and `retry-after-ms`) asking the client to wait this many real
+    /// milliseconds, as ARM does with 429 and some 503s.
+    pub retry_after_ms: Option<u64>,
     /// Delay the answer by this many real milliseconds.
     pub latency_ms: Option<u64>,
     /// Close the connection without answering.
@@ -171,7 +174,11 @@ impl Faults {
                 .as_ref()
                 .and_then(|e| e.message.clone())
                 .unwrap_or_else(|| "Fault injected by the simulator.".into());
-            ArmError::new(status, &code, message)
+            let e = ArmError::new(status, &code, message);
+            match s.retry_after_ms {
+                Some(ms) => e.with_retry_after(ms as f64 / 1000.0),
+                None => e,
+            }
         });
         let outcome = s.async_outcome.as_deref().map(|o| match o {
             "Canceled" => Outcome::Canceled,
@@ -225,6 +232,17 @@ mod tests {
         assert!(f
             .apply("PUT", "/subscriptions/s/resourceGroups/rg")
             .is_none());
+    }
+
+    #[test]
+    fn an_injected_error_may_ask_for_retry_after() {
+        let mut f = Faults::default();
+        f.add(spec(
+            json!({"method": "PUT", "status": 429, "retryAfterMs": 1500}),
+        ))
+        .expect("added");
+        let e = f.apply("PUT", "/x").and_then(|e| e.respond);
+        assert_eq!(e.and_then(|e| e.retry_after), Some(1.5));
     }
 
     #[test]

@@ -210,6 +210,25 @@ impl World {
         }
     }
 
+    /// Ends every operation that was told never to finish (fault injection) with `outcome` at `now`, as ARM
+    /// eventually gives up on a stuck operation; returns how many.
+    pub fn end_stuck(&mut self, outcome: &Outcome, now: f64) -> usize {
+        let stuck: Vec<String> = self
+            .ops
+            .values()
+            .filter(|o| o.finished.is_none() && o.outcome == Outcome::Never)
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &stuck {
+            if let Some(op) = self.ops.get_mut(id) {
+                op.outcome = outcome.clone();
+                op.due = now;
+            }
+            self.finish(id, now);
+        }
+        stuck.len()
+    }
+
     fn finish(&mut self, op_id: &str, now: f64) {
         let Some(op) = self.ops.get_mut(op_id) else {
             return;

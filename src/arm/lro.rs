@@ -157,6 +157,23 @@ impl ArmClient {
         }
     }
 
+    /// Waits until a resource that some other request is provisioning (an earlier, interrupted run's PUT)
+    /// reaches a terminal provisioningState, by polling the resource itself; returns it. Failed and Canceled
+    /// become [`ArmError::Operation`].
+    pub async fn wait_provisioned(
+        &self,
+        ctx: &Ctx,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<Value>, ArmError> {
+        let url = self.url(path, api_version)?;
+        let op = PendingOperation {
+            poll_url: url.clone(),
+            final_url: Some(url),
+        };
+        self.wait(ctx, &op).await
+    }
+
     /// Resumes waiting for an operation saved earlier.
     pub async fn resume(&self, ctx: &Ctx, token: &str) -> Result<Option<Value>, ArmError> {
         self.wait(ctx, &PendingOperation::from_token(token)).await

@@ -26,7 +26,7 @@ use azure::PoolError;
 use spec::{
     node_value, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP, DEFAULT_FAULT_DOMAINS,
     DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN,
-    OWNER_TAG, PLACEMENT_TAG,
+    OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 
 pub const TYPE_NAME: &str = "largek8s_pool";
@@ -776,17 +776,36 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     if let Value::Object(members) = &mut planned {
         members.insert("availability_sets".into(), sets);
     }
+    // The unsettled nodes a refresh left in private state go on to apply (nothing when replacing).
+    let planned_private = if requires_replace.is_empty() {
+        request.prior_private.clone()
+    } else {
+        Vec::new()
+    };
     PlanResponse {
         planned_state: planned,
         requires_replace,
-        planned_private: Vec::new(),
+        planned_private,
         diagnostics: diags,
     }
 }
 
 fn errors_to_diagnostics(errors: Vec<PoolError>, what: &str) -> Diagnostics {
     let total = errors.len();
-    let mut diags: Diagnostics = errors
+    let timed_out = errors.iter().filter(|e| e.timed_out).count();
+    let mut diags = Diagnostics::new();
+    if timed_out > 0 {
+        diags.push(Diagnostic::error(
+            format!("Pool {what} ran out of time"),
+            format!(
+                "The {what} timeout passed while {timed_out} operation(s) were still running (set it in the pool's \
+                 timeouts block, e.g. timeouts {{ {what} = \"90m\" }}). The state keeps every node that exists; \
+                 nodes still provisioning are checked on the next refresh. Run apply again to converge, with a \
+                 longer timeout if Azure is slow."
+            ),
+        ));
+    }
+    let listed: Diagnostics = errors
         .into_iter()
         .take(5)
         .map(|e| {
@@ -799,6 +818,7 @@ fn errors_to_diagnostics(errors: Vec<PoolError>, what: &str) -> Diagnostics {
             )
         })
         .collect();
+    diags.extend(listed);
     if total > 5 {
         diags.push(Diagnostic::error(
             format!("{} more failures", total - 5),
@@ -892,7 +912,8 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     };
     let creating = prior.is_null();
     let op = ctx.operation(timeout(planned, if creating { "create" } else { "update" }));
-    let mut inventory = Inventory::from_state(prior, &pool.name);
+    let mut inventory =
+        Inventory::from_state(prior, &pool.name).with_private(&request.planned_private);
     let target = match layout::rescale(
         &inventory.layout(),
         spec.node_count,
@@ -922,13 +943,15 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
             &[
                 ("pool", &pool.name),
                 ("nodes", &inventory.node_count().to_string()),
+                ("unsettled", &inventory.unsettled.len().to_string()),
             ],
         );
     }
-    respond(
-        state,
-        errors_to_diagnostics(errors, if creating { "create" } else { "update" }),
-    )
+    ApplyResponse {
+        new_state: state,
+        private: inventory.private(),
+        diagnostics: errors_to_diagnostics(errors, if creating { "create" } else { "update" }),
+    }
 }
 
 async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
@@ -947,7 +970,7 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
         Err(d) => return respond(state, d.into()),
     };
     let op = ctx.operation(timeout(&state, "read"));
-    let mut inventory = Inventory::from_state(&state, &pool.name);
+    let mut inventory = Inventory::from_state(&state, &pool.name).with_private(&request.private);
     let had_sets = !inventory.sets.is_empty();
     if let Err(e) = azure::refresh(arm, &op, &pool, &mut inventory).await {
         return respond(state, errors_to_diagnostics(vec![e], "read"));
@@ -956,8 +979,11 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
         return respond(Value::Null, Diagnostics::new());
     }
     let write_only = state.get("custom_data").is_some_and(Value::is_null);
-    let new_state = state_of(&state, &pool, &inventory, write_only);
-    respond(new_state, Diagnostics::new())
+    ReadResponse {
+        new_state: state_of(&state, &pool, &inventory, write_only),
+        private: inventory.private(),
+        diagnostics: Diagnostics::new(),
+    }
 }
 
 /// The state import rebuilds from Azure: inputs read back from the newest set, one VM and its NIC.
@@ -990,7 +1016,7 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
         .and_then(Json::as_object)
         .into_iter()
         .flatten()
-        .filter(|(k, _)| ![OWNER_TAG, CAP_TAG, PLACEMENT_TAG].contains(&k.as_str()))
+        .filter(|(k, _)| ![OWNER_TAG, SHAPE_TAG, CAP_TAG, PLACEMENT_TAG].contains(&k.as_str()))
         .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), Value::string(v))))
         .collect();
     let image_ref = vm.and_then(|v| v.pointer("/properties/storageProfile/imageReference"));

@@ -9,8 +9,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value as Json};
 
 use super::spec::{
-    disk_name, node_index, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec, CAP_TAG,
-    OWNER_TAG, PLACEMENT_TAG,
+    disk_name, node_index, node_of, set_index, Image, Inventory, Node, PoolId, SetRecord, Spec,
+    CAP_TAG, OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
@@ -29,16 +29,22 @@ const NODE_CONCURRENCY: usize = 512;
 pub struct PoolError {
     pub resource: String,
     pub message: String,
+    /// The operation's timeout passed while this was waited for.
+    pub timed_out: bool,
 }
 
 impl PoolError {
     fn arm(resource: &ResourceId, what: &str, error: ArmError) -> PoolError {
         PoolError {
             resource: resource.to_string(),
+            timed_out: matches!(error, ArmError::Deadline { .. }),
             message: format!("{what}: {error}"),
         }
     }
 }
+
+/// Why a node could not be made, with the node itself when its VM exists all the same.
+type NodeFailure = (PoolError, Option<Node>);
 
 /// A GET that may find nothing.
 type Fetched = Result<Option<Json>, PoolError>;
@@ -48,13 +54,30 @@ fn owner(body: &Json) -> Option<&str> {
         .and_then(Json::as_str)
 }
 
-/// Checks that an existing resource belongs to this pool; anything else must not be touched.
-fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId) -> Result<(), PoolError> {
+/// Checks that an existing resource belongs to this pool, and to a configuration of this pool's shape;
+/// anything else must not be touched. Resources made before shapes were recorded carry no shape tag.
+fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId, shape: &str) -> Result<(), PoolError> {
     let pool_text = pool.to_string();
+    let theirs = body
+        .pointer(&format!("/tags/{SHAPE_TAG}"))
+        .and_then(Json::as_str);
     match owner(body) {
-        Some(o) if o.eq_ignore_ascii_case(&pool_text) => Ok(()),
+        Some(o) if o.eq_ignore_ascii_case(&pool_text) => match theirs {
+            Some(t) if !t.eq_ignore_ascii_case(shape) => Err(PoolError {
+                timed_out: false,
+ resource: id.to_string(),
+                message: format!(
+                    "{id} already exists and belongs to pool {pool_text} as another configuration made it: its \
+                     {SHAPE_TAG} tag is {t}, this configuration's is {shape} (vm_size, image, os_disk, \
+                     admin_username, ssh_public_keys, subnet_id, location or the domain counts differ). Another \
+                     workspace probably manages a pool of this name: choose another name or resource group."
+                ),
+            }),
+            _ => Ok(()),
+        },
         other => Err(PoolError {
-            resource: id.to_string(),
+            timed_out: false,
+ resource: id.to_string(),
             message: format!(
                 "{id} already exists and belongs to {}, not to this pool ({pool_text}). Choose another pool \
                  name, or delete or rename the existing resource.",
@@ -71,6 +94,7 @@ fn tags(spec: &Spec, pool: &PoolId) -> Json {
         .map(|(k, v)| (k.clone(), Json::String(v.clone())))
         .collect();
     tags.insert(OWNER_TAG.into(), json!(pool.to_string()));
+    tags.insert(SHAPE_TAG.into(), json!(spec.shape()));
     Json::Object(tags)
 }
 
@@ -85,6 +109,22 @@ fn create_only() -> Conditions {
     }
 }
 
+/// Why a resource could not be made ready, and whether it is ours and exists all the same.
+#[derive(Debug)]
+struct Unready {
+    error: PoolError,
+    /// ARM accepted the creation (or the resource was ours already), but apply stopped waiting for its
+    /// provisioning: cancelled (StopProvider) or out of time.
+    exists: bool,
+}
+
+fn interrupted(error: &ArmError) -> bool {
+    matches!(
+        error,
+        ArmError::Cancelled { .. } | ArmError::Deadline { .. }
+    )
+}
+
 /// Creates with `If-None-Match: *`; when the resource is already there, reads it and adopts it if it is
 /// ours. A retried or interrupted apply so finds what it made, without a read per resource otherwise.
 async fn create_or_adopt(
@@ -93,23 +133,101 @@ async fn create_or_adopt(
     id: &ResourceId,
     api_version: &str,
     body: &Json,
+    spec: &Spec,
     pool: &PoolId,
-) -> Result<Json, PoolError> {
+) -> Result<Json, Unready> {
     let path = id.to_string();
-    match arm
-        .put_and_wait::<Json, Json>(ctx, &path, api_version, body, &create_only())
+    let failed = |what: &str, e: ArmError, exists: bool| Unready {
+        exists: exists && interrupted(&e),
+        error: PoolError::arm(id, what, e),
+    };
+    let started = match arm
+        .put::<Json, Json>(ctx, &path, api_version, body, &create_only())
         .await
     {
-        Ok(response) => Ok(response.body),
+        Ok(started) => started,
         Err(e) if is_precondition_failed(&e) => {
             let existing = arm
                 .get::<Json>(ctx, &path, api_version)
                 .await
-                .map_err(|e| PoolError::arm(id, "reading the existing resource", e))?;
-            check_owner(id, &existing.body, pool)?;
-            Ok(existing.body)
+                .map_err(|e| failed("reading the existing resource", e, false))?;
+            check_owner(id, &existing.body, pool, &spec.shape()).map_err(|error| Unready {
+                error,
+                exists: false,
+            })?;
+            return adopt(arm, ctx, id, api_version, body, existing).await;
         }
-        Err(e) => Err(PoolError::arm(id, "creating", e)),
+        Err(e) => return Err(failed("creating", e, false)),
+    };
+    arm.finish(ctx, started, &path, api_version)
+        .await
+        .map(|r| r.body)
+        .map_err(|e| failed("creating", e, true))
+}
+
+/// How far an existing resource's provisioning got.
+#[derive(Debug, PartialEq, Eq)]
+enum Provisioning {
+    /// Succeeded, or a resource type without a provisioningState.
+    Done,
+    /// Still running: an earlier apply's request, which the interruption did not stop.
+    Running,
+    /// Ended Failed or Canceled: the resource exists but is not usable as it is.
+    Broken,
+}
+
+fn provisioning(body: &Json) -> Provisioning {
+    match body
+        .pointer("/properties/provisioningState")
+        .and_then(Json::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("succeeded") => Provisioning::Done,
+        Some("failed" | "canceled" | "cancelled") => Provisioning::Broken,
+        Some(_) => Provisioning::Running,
+    }
+}
+
+/// Makes a resource of ours that already exists usable: waits out a provisioning an earlier apply started,
+/// and redoes one that ended Failed or Canceled with the same PUT (`If-Match` its ETag, so a concurrent
+/// change is not overwritten), as ARM lets a failed resource be retried in place.
+async fn adopt(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    id: &ResourceId,
+    api_version: &str,
+    body: &Json,
+    existing: crate::arm::client::Response<Json>,
+) -> Result<Json, Unready> {
+    let path = id.to_string();
+    let failed = |what: &str, e: ArmError| Unready {
+        exists: interrupted(&e),
+        error: PoolError::arm(id, what, e),
+    };
+    let mut existing = existing;
+    if provisioning(&existing.body) == Provisioning::Running {
+        match arm.wait_provisioned(ctx, &path, api_version).await {
+            Ok(_) | Err(ArmError::Operation { .. }) => {}
+            Err(e) => return Err(failed("waiting for the existing resource", e)),
+        }
+        existing = arm
+            .get::<Json>(ctx, &path, api_version)
+            .await
+            .map_err(|e| failed("reading the existing resource", e))?;
+    }
+    match provisioning(&existing.body) {
+        Provisioning::Done => Ok(existing.body),
+        Provisioning::Running | Provisioning::Broken => {
+            let conditions = Conditions {
+                if_match: existing.etag.clone(),
+                ..Conditions::default()
+            };
+            arm.put_and_wait::<Json, Json>(ctx, &path, api_version, body, &conditions)
+                .await
+                .map(|r| r.body)
+                .map_err(|e| failed("redoing the failed provisioning of", e))
+        }
     }
 }
 
@@ -243,16 +361,19 @@ pub async fn ensure_set(
         &id,
         COMPUTE_API_VERSION,
         &set_body(spec, pool),
+        spec,
         pool,
     )
-    .await?;
+    .await
+    .map_err(|u| u.error)?;
     Ok(SetRecord {
         id: id_of(&body, &id),
         nodes: BTreeMap::new(),
     })
 }
 
-/// Creates (or adopts) one node: its NIC, then its VM in the set.
+/// Creates (or adopts) one node: its NIC, then its VM in the set. On failure, the node as well when its VM
+/// exists though its provisioning was not seen to end (apply was stopped or ran out of time).
 async fn ensure_node(
     arm: &ArmClient,
     ctx: &Ctx,
@@ -260,7 +381,7 @@ async fn ensure_node(
     pool: &PoolId,
     set: u32,
     number: u32,
-) -> Result<Node, PoolError> {
+) -> Result<Node, NodeFailure> {
     let name = node_name(&pool.name, set, number);
     let nic_id = pool.nic_id(&name);
     let nic = create_or_adopt(
@@ -269,35 +390,48 @@ async fn ensure_node(
         &nic_id,
         NETWORK_API_VERSION,
         &nic_body(spec, pool),
+        spec,
         pool,
     )
-    .await?;
+    .await
+    .map_err(|u| (u.error, None))?;
     let nic_text = id_of(&nic, &nic_id);
     let vm_id = pool.vm_id(&name);
-    let vm = match create_or_adopt(
+    match create_or_adopt(
         arm,
         ctx,
         &vm_id,
         COMPUTE_API_VERSION,
         &vm_body(spec, pool, set, &name, &nic_text),
+        spec,
         pool,
     )
     .await
     {
-        Ok(vm) => vm,
-        Err(e) => {
+        Ok(vm) => Ok(Node {
+            vm_id: id_of(&vm, &vm_id),
+            nic_id: nic_text,
+            private_ip: private_ip(&nic),
+        }),
+        Err(Unready {
+            error,
+            exists: true,
+        }) => Err((
+            error,
+            Some(Node {
+                vm_id: vm_id.to_string(),
+                nic_id: nic_text,
+                private_ip: private_ip(&nic),
+            }),
+        )),
+        Err(Unready { error, .. }) => {
             // Leave no NIC without its VM; a failure here is secondary to the VM's error.
             let _ = arm
                 .delete_and_wait(ctx, &nic_id.to_string(), NETWORK_API_VERSION)
                 .await;
-            return Err(e);
+            Err((error, None))
         }
-    };
-    Ok(Node {
-        vm_id: id_of(&vm, &vm_id),
-        nic_id: nic_text,
-        private_ip: private_ip(&nic),
-    })
+    }
 }
 
 /// Deletes one node: the VM (which takes its disk and NIC), then the NIC and disk in case they outlived it
@@ -386,45 +520,116 @@ pub async fn converge(
             Err(e) => return vec![e],
         }
     }
-    let total = diff.create_nodes.len();
+    // Azure counts every VM in a set against its limit, the pool's or not: a set that someone else's VMs
+    // fill is explained once, up front, instead of failing node by node on every apply.
+    let mut full = BTreeSet::new();
+    let growing: BTreeSet<u32> = diff.create_nodes.iter().map(|(set, _)| *set).collect();
+    for set in target.sets().filter(|s| growing.contains(&s.index)) {
+        if let Err(e) = check_room(arm, ctx, pool, &set).await {
+            errors.push(e);
+            full.insert(set.index);
+        }
+    }
+    let create: Vec<(u32, u32)> = diff
+        .create_nodes
+        .iter()
+        .copied()
+        .filter(|(set, _)| !full.contains(set))
+        .collect();
+    let total = create.len();
     if total == 0 {
         return errors;
     }
     let done = AtomicUsize::new(0);
     let progress_step = (total / 20).max(1);
-    let results: Vec<((u32, u32), Result<Node, PoolError>)> =
-        stream::iter(diff.create_nodes.clone())
-            .map(|(set, number)| {
-                let done = &done;
-                async move {
-                    let result = ensure_node(arm, ctx, spec, pool, set, number).await;
-                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if finished.is_multiple_of(progress_step) || finished == total {
-                        info(
-                            &format!("created {finished}/{total} nodes"),
-                            &[("pool", &pool.name)],
-                        );
-                    }
-                    ((set, number), result)
+    let results: Vec<((u32, u32), Result<Node, NodeFailure>)> = stream::iter(create)
+        .map(|(set, number)| {
+            let done = &done;
+            async move {
+                let result = ensure_node(arm, ctx, spec, pool, set, number).await;
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if finished.is_multiple_of(progress_step) || finished == total {
+                    info(
+                        &format!("created {finished}/{total} nodes"),
+                        &[("pool", &pool.name)],
+                    );
                 }
-            })
-            .buffer_unordered(NODE_CONCURRENCY)
-            .collect()
-            .await;
-    for ((set, number), result) in results {
-        match result {
-            Ok(node) => {
-                inventory
-                    .sets
-                    .entry(set)
-                    .or_default()
-                    .nodes
-                    .insert(number, node);
+                ((set, number), result)
             }
-            Err(e) => errors.push(e),
-        }
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    for ((set, number), result) in results {
+        let node = match result {
+            Ok(node) => node,
+            Err((e, exists)) => {
+                errors.push(e);
+                let Some(node) = exists else { continue };
+                inventory.unsettled.insert((set, number));
+                node
+            }
+        };
+        inventory
+            .sets
+            .entry(set)
+            .or_default()
+            .nodes
+            .insert(number, node);
     }
     errors
+}
+
+/// Checks that availability set `set` has room for the pool's nodes `set.nodes` beside the VMs it already
+/// lists: Azure holds at most 200 VMs in a set
+/// (<https://learn.microsoft.com/azure/azure-resource-manager/management/azure-subscription-service-limits#virtual-machines-limits>).
+async fn check_room(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    set: &crate::layout::NodeSet,
+) -> Result<(), PoolError> {
+    let id = pool.set_id(set.index);
+    let Some(body) = arm
+        .get_optional::<Json>(ctx, &id.to_string(), COMPUTE_API_VERSION)
+        .await
+        .map_err(|e| PoolError::arm(&id, "reading", e))?
+    else {
+        return Ok(());
+    };
+    let planned: BTreeSet<String> = set
+        .nodes
+        .iter()
+        .map(|n| node_name(&pool.name, set.index, *n).to_ascii_lowercase())
+        .collect();
+    let others: Vec<String> = member_names(&body.body)
+        .filter(|vm| !planned.contains(&vm.to_ascii_lowercase()))
+        .collect();
+    room_error(&id, planned.len(), &others).map_or(Ok(()), Err)
+}
+
+/// The error for a set that cannot hold `planned` pool nodes beside the `others` VMs it lists, if it cannot.
+fn room_error(set: &ResourceId, planned: usize, others: &[String]) -> Option<PoolError> {
+    let limit = crate::layout::AZURE_MAX_VMS_PER_SET as usize;
+    if planned + others.len() <= limit {
+        return None;
+    }
+    let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
+    let more = others.len().saturating_sub(shown.len());
+    Some(PoolError {
+        timed_out: false,
+ resource: set.to_string(),
+        message: format!(
+            "availability set {} would hold {} VMs, more than the {limit} Azure allows: besides the pool's {planned} \
+             nodes it holds {} VM(s) that are not the pool's ({}{}). No node was added to this set. Delete or \
+             move those VMs, or lower max_nodes_per_set so that new nodes go to new sets.",
+            set.name(),
+            planned + others.len(),
+            others.len(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ),
+    })
 }
 
 /// Deletes every node and set of the pool: those in `inventory`, and any VM its sets still list (left by
@@ -457,7 +662,43 @@ pub async fn delete_all(
     let mut errors = delete_nodes(arm, ctx, pool, inventory, nodes.into_iter()).await;
     let sets: Vec<u32> = inventory.sets.keys().copied().collect();
     errors.extend(delete_empty_sets(arm, ctx, pool, inventory, sets).await);
+    errors.extend(delete_stray_nics(arm, ctx, pool).await);
     errors
+}
+
+/// Deletes the pool's NICs that no VM took, which no set lists: an apply stopped between creating a
+/// node's NIC and its VM leaves them. One list of the resource group's NICs, filtered by name, ownership
+/// tag and attachment.
+async fn delete_stray_nics(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Vec<PoolError> {
+    let group = pool.group_id();
+    let path = format!("{group}/providers/Microsoft.Network/networkInterfaces");
+    let nics: Vec<Json> = match arm.list(ctx, &path, NETWORK_API_VERSION).await {
+        Ok(nics) => nics,
+        Err(e) => return vec![PoolError::arm(&group, "listing network interfaces in", e)],
+    };
+    let pool_text = pool.to_string();
+    let stray: Vec<ResourceId> = nics
+        .iter()
+        .filter(|nic| owner(nic).is_some_and(|o| o.eq_ignore_ascii_case(&pool_text)))
+        .filter(|nic| nic.pointer("/properties/virtualMachine").is_none())
+        .filter_map(|nic| nic.get("name").and_then(Json::as_str))
+        .filter(|name| {
+            name.strip_suffix("-nic")
+                .and_then(|node| node_of(&pool.name, node))
+                .is_some()
+        })
+        .map(|name| ResourceId::network_interface(&pool.subscription, &pool.resource_group, name))
+        .collect();
+    stream::iter(stray)
+        .map(|id| async move {
+            arm.delete_and_wait(ctx, &id.to_string(), NETWORK_API_VERSION)
+                .await
+                .map_err(|e| PoolError::arm(&id, "deleting", e))
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .filter_map(|result| async move { result.err() })
+        .collect()
+        .await
 }
 
 /// Deletes those of `sets` that hold no node any more (a set with VMs cannot be deleted).
@@ -535,6 +776,56 @@ pub async fn refresh(
                     .collect();
                 if let Some(record) = inventory.sets.get_mut(&set) {
                     record.nodes.retain(|number, _| members.contains(number));
+                }
+            }
+        }
+    }
+    settle(arm, ctx, pool, inventory).await
+}
+
+/// Reads the VMs of the unsettled nodes (one read each; there are none unless an apply was stopped):
+/// provisioned ones are settled, and nodes whose VM is gone or failed leave the inventory, so the next plan
+/// shows them and apply adopts and redoes them.
+async fn settle(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+) -> Result<(), PoolError> {
+    let nodes: Vec<(u32, u32)> = inventory
+        .unsettled
+        .iter()
+        .copied()
+        .filter(|(set, number)| {
+            inventory
+                .sets
+                .get(set)
+                .is_some_and(|r| r.nodes.contains_key(number))
+        })
+        .collect();
+    let reads: Vec<((u32, u32), Fetched)> = stream::iter(nodes)
+        .map(|(set, number)| async move {
+            let vm = pool.vm_id(&node_name(&pool.name, set, number));
+            let result = arm
+                .get_optional::<Json>(ctx, &vm.to_string(), COMPUTE_API_VERSION)
+                .await
+                .map(|r| r.map(|r| r.body))
+                .map_err(|e| PoolError::arm(&vm, "reading", e));
+            ((set, number), result)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await;
+    inventory.unsettled.clear();
+    for ((set, number), read) in reads {
+        match read?.as_ref().map(provisioning) {
+            Some(Provisioning::Done) => {}
+            Some(Provisioning::Running) => {
+                inventory.unsettled.insert((set, number));
+            }
+            None | Some(Provisioning::Broken) => {
+                if let Some(record) = inventory.sets.get_mut(&set) {
+                    record.nodes.remove(&number);
                 }
             }
         }
@@ -636,4 +927,72 @@ pub async fn discover(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Result<Disco
     }
     discovered.newest_set = found.into_values().next_back();
     Ok(discovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> PoolId {
+        PoolId {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "agents".into(),
+        }
+    }
+
+    #[test]
+    fn a_set_with_foreign_vms_has_room_only_up_to_azures_limit() {
+        let set = pool().set_id(1);
+        assert!(room_error(&set, 200, &[]).is_none());
+        assert!(room_error(&set, 199, &["intruder".into()]).is_none());
+        let e = room_error(&set, 200, &["intruder".into()]).expect("no room");
+        assert!(
+            e.message.contains("intruder") && e.message.contains("201 VMs"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("max_nodes_per_set"), "{}", e.message);
+    }
+
+    #[test]
+    fn provisioning_tells_usable_running_and_broken_resources_apart() {
+        let state = |s: &str| json!({"properties": {"provisioningState": s}});
+        assert_eq!(provisioning(&json!({"properties": {}})), Provisioning::Done);
+        assert_eq!(provisioning(&state("Succeeded")), Provisioning::Done);
+        assert_eq!(provisioning(&state("Creating")), Provisioning::Running);
+        assert_eq!(provisioning(&state("Updating")), Provisioning::Running);
+        assert_eq!(provisioning(&state("Failed")), Provisioning::Broken);
+        assert_eq!(provisioning(&state("Canceled")), Provisioning::Broken);
+    }
+
+    #[test]
+    fn owners_of_another_shape_or_pool_are_refused() {
+        let pool = pool();
+        let id = pool.vm_id("agents-0-0");
+        let tagged = |owner: &str, shape: Option<&str>| {
+            let mut tags = json!({ OWNER_TAG: owner });
+            if let Some(shape) = shape {
+                tags[SHAPE_TAG] = json!(shape);
+            }
+            json!({ "tags": tags })
+        };
+        let ours = pool.to_string();
+        assert!(check_owner(&id, &tagged(&ours, Some("abc")), &pool, "abc").is_ok());
+        assert!(
+            check_owner(&id, &tagged(&ours, None), &pool, "abc").is_ok(),
+            "made before shapes were recorded"
+        );
+        let e =
+            check_owner(&id, &tagged(&ours, Some("def")), &pool, "abc").expect_err("other shape");
+        assert!(e.message.contains("another configuration"), "{}", e.message);
+        let e = check_owner(&id, &tagged("/other/pool", Some("abc")), &pool, "abc")
+            .expect_err("other pool");
+        assert!(
+            e.message.contains("belongs to pool /other/pool"),
+            "{}",
+            e.message
+        );
+        assert!(check_owner(&id, &json!({}), &pool, "abc").is_err());
+    }
 }

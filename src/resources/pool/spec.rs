@@ -1,7 +1,7 @@
 //! The pool's typed inputs and outputs: its ID, the configuration read from a Terraform value, and the
 //! availability sets and nodes kept in state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::arm::ids::{ResourceId, ResourceKind};
@@ -14,6 +14,9 @@ pub const OWNER_TAG: &str = "largek8s-pool";
 /// Tags recording the placement settings on each set, so that import can restore them.
 pub const CAP_TAG: &str = "largek8s-max-nodes-per-set";
 pub const PLACEMENT_TAG: &str = "largek8s-placement";
+/// Tag recording the pool's VM shape (see [`Spec::shape`]) on its sets, VMs and NICs, so that a configuration
+/// of another shape that reuses the pool's name (another workspace) is refused rather than adopting them.
+pub const SHAPE_TAG: &str = "largek8s-pool-shape";
 
 pub const DEFAULT_CAP: u32 = 100;
 pub const DEFAULT_FAULT_DOMAINS: u32 = 2;
@@ -119,6 +122,14 @@ pub fn node_index(pool: &str, set: u32, node_name: &str) -> Option<u32> {
         .strip_prefix(&format!("{pool}-{set}-"))?
         .parse()
         .ok()
+}
+
+/// The (set, node) indexes of `node_name` in pool `pool`, when the name follows our scheme.
+pub fn node_of(pool: &str, node_name: &str) -> Option<(u32, u32)> {
+    let (set, node) = node_name
+        .strip_prefix(&format!("{pool}-"))?
+        .split_once('-')?;
+    Some((set.parse().ok()?, node.parse().ok()?))
 }
 
 /// The set index of `set_name` in pool `pool`, when the name follows our scheme.
@@ -279,6 +290,42 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// A digest of what Azure fixes at creation and the pool cannot change in place (VM size, image, disk,
+    /// admin, keys, subnet, location, domain counts). An interrupted apply of this configuration finds its
+    /// own resources under the same digest; a configuration of another shape under the same pool name does
+    /// not, and must not take them over. `custom_data` is left out: Terraform cannot see a change to it.
+    pub fn shape(&self) -> String {
+        let image = match &self.image {
+            Image::Id(id) => format!("id={}", id.to_ascii_lowercase()),
+            Image::Marketplace {
+                publisher,
+                offer,
+                sku,
+                version,
+            } => format!("{publisher}:{offer}:{sku}:{version}").to_ascii_lowercase(),
+        };
+        let canonical = [
+            self.location.to_ascii_lowercase(),
+            self.vm_size.to_ascii_lowercase(),
+            self.subnet_id.to_string().to_ascii_lowercase(),
+            self.admin_username.clone(),
+            self.ssh_public_keys.join("\n"),
+            image,
+            format!(
+                "{}:{}",
+                self.os_disk_gb,
+                self.os_disk_storage.to_ascii_lowercase()
+            ),
+            format!("{}:{}", self.fault_domains, self.update_domains),
+        ]
+        .join("\u{1f}");
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, canonical.as_bytes())
+            .simple()
+            .to_string()
+    }
+}
+
 fn image_of(image: &Value) -> Image {
     if let Some(id) = image.get("id").and_then(Value::as_str) {
         return Image::Id(id.to_string());
@@ -323,6 +370,17 @@ pub struct SetRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     pub sets: BTreeMap<u32, SetRecord>,
+    /// Nodes (set, node) whose VM exists but whose provisioning was not seen to end: apply was stopped
+    /// (StopProvider) or ran out of time while waiting. Kept in private state, not in `availability_sets`,
+    /// so that the next refresh checks them and drops the ones whose provisioning failed.
+    pub unsettled: BTreeSet<(u32, u32)>,
+}
+
+/// The private state the pool keeps beside its state.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Private {
+    #[serde(default)]
+    unsettled: Vec<(u32, u32)>,
 }
 
 impl Inventory {
@@ -371,7 +429,37 @@ impl Inventory {
             }
             sets.insert(index, record);
         }
-        Inventory { sets }
+        Inventory {
+            sets,
+            unsettled: BTreeSet::new(),
+        }
+    }
+
+    /// Restores the unsettled nodes from private state written by [`Inventory::private`]; unreadable or
+    /// empty private state means none.
+    pub fn with_private(mut self, private: &[u8]) -> Inventory {
+        let private: Private = serde_json::from_slice(private).unwrap_or_default();
+        self.unsettled = private
+            .unsettled
+            .into_iter()
+            .filter(|(set, node)| {
+                self.sets
+                    .get(set)
+                    .is_some_and(|r| r.nodes.contains_key(node))
+            })
+            .collect();
+        self
+    }
+
+    /// The private state that carries the unsettled nodes (empty when there are none).
+    pub fn private(&self) -> Vec<u8> {
+        if self.unsettled.is_empty() {
+            return Vec::new();
+        }
+        let private = Private {
+            unsettled: self.unsettled.iter().copied().collect(),
+        };
+        serde_json::to_vec(&private).unwrap_or_default()
     }
 
     pub fn layout(&self) -> Layout {
@@ -454,6 +542,9 @@ mod tests {
     fn names_parse_back_to_indexes() {
         assert_eq!(node_index("a-b", 3, "a-b-3-17"), Some(17));
         assert_eq!(node_index("a-b", 3, "a-b-4-17"), None);
+        assert_eq!(node_of("a-b", "a-b-4-17"), Some((4, 17)));
+        assert_eq!(node_of("a-b", "a-b-as-1"), None);
+        assert_eq!(node_of("a-b", "a-b-4-17-nic"), None);
         assert_eq!(set_index("a-b", "a-b-as-12"), Some(12));
         assert_eq!(set_index("a-b", "a-b-x-12"), None);
     }
@@ -477,5 +568,95 @@ mod tests {
         let state = Value::object([("availability_sets", inventory.to_value("p"))]);
         assert_eq!(Inventory::from_state(&state, "p"), inventory);
         assert_eq!(inventory.layout().sizes(), vec![1]);
+    }
+
+    fn spec(extra: &[(&str, Value)]) -> Spec {
+        let mut members = vec![
+            ("name", Value::string("agents")),
+            ("resource_group_name", Value::string("rg")),
+            ("location", Value::string("westeurope")),
+            ("node_count", Value::number(300u64)),
+            ("vm_size", Value::string("Standard_D2s_v5")),
+            (
+                "subnet_id",
+                Value::string(
+                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n",
+                ),
+            ),
+            ("admin_username", Value::string("azureuser")),
+            ("ssh_public_keys", Value::list([Value::string("ssh-ed25519 A")])),
+        ];
+        members.extend(extra.iter().cloned());
+        Spec::from_values(&Value::object(members), &Value::Null).expect("a valid spec")
+    }
+
+    #[test]
+    fn shape_ignores_what_changes_in_place_and_sees_what_azure_fixes() {
+        let base = spec(&[]).shape();
+        for (name, value) in [
+            ("node_count", Value::number(450u64)),
+            ("max_nodes_per_set", Value::number(50u64)),
+            (
+                "tags",
+                Value::map([("team".to_string(), Value::string("a"))]),
+            ),
+            ("custom_data", Value::string("#cloud-config")),
+        ] {
+            assert_eq!(
+                spec(&[(name, value)]).shape(),
+                base,
+                "{name} is not part of the shape"
+            );
+        }
+        for (name, value) in [
+            ("vm_size", Value::string("Standard_D4s_v5")),
+            ("admin_username", Value::string("root2")),
+            (
+                "ssh_public_keys",
+                Value::list([Value::string("ssh-ed25519 B")]),
+            ),
+            ("fault_domain_count", Value::number(3u64)),
+        ] {
+            assert_ne!(
+                spec(&[(name, value)]).shape(),
+                base,
+                "{name} is part of the shape"
+            );
+        }
+    }
+
+    #[test]
+    fn unsettled_nodes_round_trip_through_private_state_while_in_the_inventory() {
+        let mut inventory = Inventory::default();
+        let set = inventory.sets.entry(0).or_default();
+        for n in [1, 2] {
+            set.nodes.insert(
+                n,
+                Node {
+                    vm_id: format!("/vm{n}"),
+                    nic_id: format!("/nic{n}"),
+                    private_ip: String::new(),
+                },
+            );
+        }
+        assert!(
+            inventory.private().is_empty(),
+            "nothing unsettled, no private state"
+        );
+        inventory.unsettled.extend([(0, 2), (3, 9)]);
+        let restored = Inventory {
+            unsettled: BTreeSet::new(),
+            ..inventory.clone()
+        }
+        .with_private(&inventory.private());
+        assert_eq!(
+            restored.unsettled,
+            BTreeSet::from([(0, 2)]),
+            "a node no longer in the inventory is no longer unsettled"
+        );
+        assert!(Inventory::default()
+            .with_private(b"not json")
+            .unsettled
+            .is_empty());
     }
 }
