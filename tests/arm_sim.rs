@@ -176,24 +176,20 @@ async fn oidc_token_file_authenticates() {
 #[tokio::test]
 async fn managed_identity_authenticates_through_an_imds_style_endpoint() {
     let sim = Sim::start(&[]);
-    let settings = largek8s::arm::Settings {
+    let msi = |client_id: &str| largek8s::arm::Settings {
+        client_id: Some(client_id.into()),
         client_secret: None,
         use_msi: Some(true),
         msi_endpoint: Some(format!("{}/metadata/identity/oauth2/token", sim.base)),
         ..sim.settings()
     };
-    let client = sim.client_with(settings).await;
+    let client = sim.client_with(msi(support::sim::CLIENT_ID)).await;
     resource_group(&client, "rg").await;
 
     // A user-assigned identity the "VM" does not have is refused, and the error says so.
-    let settings = largek8s::arm::Settings {
-        client_id: Some("99999999-0000-0000-0000-000000000000".into()),
-        client_secret: None,
-        use_msi: Some(true),
-        msi_endpoint: Some(format!("{}/metadata/identity/oauth2/token", sim.base)),
-        ..sim.settings()
-    };
-    let client = sim.client_with(settings).await;
+    let client = sim
+        .client_with(msi("99999999-0000-0000-0000-000000000000"))
+        .await;
     let e = client
         .get::<serde_json::Value>(
             &ctx(),
