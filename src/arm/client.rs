@@ -62,6 +62,24 @@ pub struct Conditions {
     pub if_none_match: Option<String>,
 }
 
+impl Conditions {
+    /// A read-modify-write: `If-Match` on the ETag read, when there was one.
+    pub fn matching(etag: Option<String>) -> Self {
+        Conditions {
+            if_match: etag,
+            ..Conditions::default()
+        }
+    }
+
+    /// Create only: `If-None-Match: *`.
+    pub fn create_only() -> Self {
+        Conditions {
+            if_none_match: Some("*".into()),
+            ..Conditions::default()
+        }
+    }
+}
+
 /// A response as received, for the typed layers above.
 #[derive(Clone, Debug)]
 pub struct RawResponse {

@@ -1784,10 +1784,7 @@ async fn ensure_lb(
     if let Some(top) = body.as_object_mut() {
         top.insert("tags".into(), tags_json(settings));
     }
-    let conditions = Conditions {
-        if_match: existing.etag,
-        ..Conditions::default()
-    };
+    let conditions = Conditions::matching(existing.etag);
     arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
         .await?;
     Ok(())
@@ -1967,10 +1964,7 @@ async fn set_membership(
     if !changed {
         return Ok(());
     }
-    let conditions = Conditions {
-        if_match: current.etag,
-        ..Conditions::default()
-    };
+    let conditions = Conditions::matching(current.etag);
     arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
         .await?;
     Ok(())

@@ -785,10 +785,7 @@ async fn ensure_subnet(
     };
     *claimed = true;
     info("virtual node: writing subnet", &[("id", &path_str)]);
-    let conditions = Conditions {
-        if_match: etag,
-        if_none_match: None,
-    };
+    let conditions = Conditions::matching(etag);
     arm.put_and_wait::<Json, Json>(op, &path_str, NETWORK_API_VERSION, &body, &conditions)
         .await
         .map_err(|e| {
@@ -957,10 +954,7 @@ async fn set_addon(
             &format!("virtual node: {what} the ACI connector add-on"),
             &[("cluster", &cluster_id.to_string())],
         );
-        let conditions = Conditions {
-            if_match: etag,
-            if_none_match: None,
-        };
+        let conditions = Conditions::matching(etag);
         match arm
             .create_or_update(op, cluster_id, &cluster, &conditions)
             .await

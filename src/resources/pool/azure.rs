@@ -102,13 +102,6 @@ fn is_precondition_failed(error: &ArmError) -> bool {
     error.api().is_some_and(|e| e.status == 412)
 }
 
-fn create_only() -> Conditions {
-    Conditions {
-        if_none_match: Some("*".into()),
-        ..Conditions::default()
-    }
-}
-
 /// Why a resource could not be made ready, and whether it is ours and exists all the same.
 #[derive(Debug)]
 struct Unready {
@@ -142,7 +135,7 @@ async fn create_or_adopt(
         error: PoolError::arm(id, what, e),
     };
     let started = match arm
-        .put::<Json, Json>(ctx, &path, api_version, body, &create_only())
+        .put::<Json, Json>(ctx, &path, api_version, body, &Conditions::create_only())
         .await
     {
         Ok(started) => started,
@@ -219,10 +212,7 @@ async fn adopt(
     match provisioning(&existing.body) {
         Provisioning::Done => Ok(existing.body),
         Provisioning::Running | Provisioning::Broken => {
-            let conditions = Conditions {
-                if_match: existing.etag.clone(),
-                ..Conditions::default()
-            };
+            let conditions = Conditions::matching(existing.etag.clone());
             arm.put_and_wait::<Json, Json>(ctx, &path, api_version, body, &conditions)
                 .await
                 .map(|r| r.body)
