@@ -15,6 +15,10 @@ use crate::tf::schema::Schema;
 
 use context::Context;
 
+// Typed ARM IDs and placement policies decode straight from configuration strings, so a malformed one is a
+// diagnostic at its attribute.
+crate::from_str_value!(crate::arm::ids::ResourceId, crate::layout::Placement);
+
 /// Every managed resource type the provider serves.
 pub fn all() -> Vec<Box<dyn Resource<Context>>> {
     vec![

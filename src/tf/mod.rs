@@ -1,6 +1,7 @@
 //! Terraform's type system: values and their wire codecs, schemas, diagnostics with attribute paths,
 //! and the provider interface. Knows nothing of Azure.
 
+pub mod decode;
 pub mod diagnostics;
 pub mod function;
 pub mod json;
