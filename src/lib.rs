@@ -2,8 +2,6 @@
 
 pub mod arm;
 pub mod functions;
-#[doc(hidden)]
-pub mod fuzz_targets;
 pub mod layout;
 pub mod lb_layout;
 pub mod plugin;

@@ -1,6 +1,6 @@
-//! One AFL++ binary for every fuzz target; the first argument names the target (see src/fuzz_targets.rs).
+//! One AFL++ binary for every fuzz target; the first argument names the target (see src/lib.rs).
 
-use largek8s::fuzz_targets::TARGETS;
+use largek8s_fuzz::TARGETS;
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
