@@ -58,14 +58,17 @@ pub enum Transport {
 /// Outcome of one terraform command.
 pub struct Run {
     pub success: bool,
+    /// The exit code (-1 when a signal ended terraform).
+    pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    fn from_output(output: Output) -> Self {
+    pub fn from_output(output: Output) -> Self {
         Run {
             success: output.status.success(),
+            code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
@@ -134,6 +137,7 @@ impl Running {
             .unwrap_or_else(|e| panic!("waiting for terraform: {e}"));
         Run {
             success: status.success(),
+            code: status.code().unwrap_or(-1),
             stdout: collected(self.stdout.take()),
             stderr: collected(self.stderr.take()),
         }
@@ -192,6 +196,18 @@ impl Workspace {
             transport,
             env: Vec::new(),
         }
+    }
+
+    /// A workspace whose provider reaches `simulator` as its default service principal, through the same
+    /// `ARM_*` variables users set for Azure.
+    pub fn for_simulator(simulator: &Simulator) -> Self {
+        let mut ws = Workspace::new(Transport::AutoMtls);
+        ws.env("ARM_ENDPOINT", &simulator.url)
+            .env("ARM_SUBSCRIPTION_ID", sim_defaults::SUBSCRIPTION)
+            .env("ARM_TENANT_ID", sim_defaults::TENANT)
+            .env("ARM_CLIENT_ID", sim_defaults::CLIENT_ID)
+            .env("ARM_CLIENT_SECRET", sim_defaults::CLIENT_SECRET);
+        ws
     }
 
     pub fn path(&self) -> &Path {
@@ -278,6 +294,22 @@ impl Workspace {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// `terraform plan -detailed-exitcode`; `code` tells 0 (no changes), 1 (error) and 2 (changes) apart.
+    pub fn plan_detailed(&self) -> Run {
+        self.terraform(&["plan", "-detailed-exitcode", "-no-color"])
+    }
+
+    /// Asserts that a plan succeeds and shows no changes; `after` names what came before, for the message.
+    pub fn assert_plan_clean(&self, after: &str) {
+        let plan = self.plan_detailed();
+        assert!(
+            plan.code == 0,
+            "a plan after {after} must show no changes (exit code {}):\n{}",
+            plan.code,
+            plan.text()
+        );
     }
 
     /// `terraform output -json NAME`, parsed.

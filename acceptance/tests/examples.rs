@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
-    Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -73,20 +72,10 @@ fn copy_example(ws: &Workspace, dir: &str, skip: &[&str]) {
     }
 }
 
-fn simulator_workspace(simulator: &Simulator) -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_ENDPOINT", &simulator.url)
-        .env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 /// A workspace for a resource example: the provider requirement the example leaves out, and a home
 /// directory with the SSH public key the examples read from `~/.ssh/id_ed25519.pub`.
 fn resource_workspace(simulator: &Simulator, dir: &str, skip: &[&str]) -> Workspace {
-    let mut ws = simulator_workspace(simulator);
+    let mut ws = Workspace::for_simulator(simulator);
     let home = ws.path().join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap_or_else(|e| panic!("home: {e}"));
     std::fs::write(
@@ -99,15 +88,6 @@ fn resource_workspace(simulator: &Simulator, dir: &str, skip: &[&str]) -> Worksp
     ws.write("versions.tf", &required_providers());
     copy_example(&ws, dir, skip);
     ws
-}
-
-fn assert_clean_plan(ws: &Workspace, after: &str) {
-    let plan = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert!(
-        plan.success,
-        "a plan after {after} must show no changes:\n{}",
-        plan.text()
-    );
 }
 
 /// A resource in a plan with its attributes before and after, without `timeouts`.
@@ -149,7 +129,7 @@ fn apply_import_plan(ws: &Workspace, what: &str) {
     }
     let run = ws.terraform(&["apply", "-no-color", "import.tfplan"]);
     assert!(run.success, "{what}: apply failed:\n{}", run.text());
-    assert_clean_plan(ws, what);
+    ws.assert_plan_clean(what);
 }
 
 /// The `terraform import ADDRESS ID` commands of an import.sh, with line continuations joined.
@@ -187,7 +167,7 @@ fn resource_example(dir: &str, setup: impl Fn(&Simulator)) {
     let ws = resource_workspace(&simulator, dir, &["import.tf"]);
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "{dir}: apply failed:\n{}", run.text());
-    assert_clean_plan(&ws, &format!("applying {dir}"));
+    ws.assert_plan_clean(&format!("applying {dir}"));
 
     let with_blocks = resource_workspace(&simulator, dir, &[]);
     apply_import_plan(&with_blocks, &format!("{dir}/import.tf"));
@@ -265,7 +245,7 @@ fn provider_example_signs_in() {
 #[test]
 fn quickstart_applies_plans_clean_and_destroys() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
-    let ws = simulator_workspace(&simulator);
+    let ws = Workspace::for_simulator(&simulator);
     copy_example(&ws, "quickstart", &[]);
 
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
@@ -294,12 +274,7 @@ fn quickstart_applies_plans_clean_and_destroys() {
         "virtual-node-aci-linux"
     );
 
-    let plan = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert!(
-        plan.success,
-        "a second plan must show no changes:\n{}",
-        plan.text()
-    );
+    ws.assert_plan_clean("the first apply");
 
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
@@ -308,7 +283,7 @@ fn quickstart_applies_plans_clean_and_destroys() {
 #[test]
 fn large_cluster_module_composes_the_three_resources_from_arm_ids() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
-    let ws = simulator_workspace(&simulator);
+    let ws = Workspace::for_simulator(&simulator);
     let module = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("examples/modules/large_cluster");
@@ -353,12 +328,7 @@ output "virtual_node" {{
         ws.output("virtual_node")["node_selector"]["type"],
         "virtual-kubelet"
     );
-    let plan = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert!(
-        plan.success,
-        "a second plan must show no changes:\n{}",
-        plan.text()
-    );
+    ws.assert_plan_clean("the first apply");
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
 }

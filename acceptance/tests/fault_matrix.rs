@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, wait_until, Run,
-    Simulator, Transport, Workspace,
+    required_providers, sim_control, sim_resources, wait_until, Run, Simulator, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -72,15 +71,6 @@ fn config(url: &str, node_count: usize, pool_extra: &str, parts: Parts) -> Strin
         ));
     }
     text
-}
-
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
 }
 
 fn last_segment(id: &str) -> &str {
@@ -146,8 +136,8 @@ impl Bench {
         let simulator = Simulator::start(&args);
         let baseline = sim_resources(&simulator.url).iter().map(lower_id).collect();
         Bench {
+            ws: Workspace::for_simulator(&simulator),
             simulator,
-            ws: workspace(),
             baseline,
             foreign: Vec::new(),
             node_count: NODES,
@@ -243,17 +233,8 @@ impl Bench {
 
     /// `terraform plan -detailed-exitcode`: 0 = no changes, 1 = error, 2 = changes.
     fn plan_exit(&self) -> (i32, String) {
-        let run = self
-            .ws
-            .terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-        let code = if run.success {
-            0
-        } else if run.stderr.contains("Error") {
-            1
-        } else {
-            2
-        };
-        (code, run.text())
+        let run = self.ws.plan_detailed();
+        (run.code, run.text())
     }
 
     /// Whether Terraform marked the pool tainted (its create failed).
@@ -781,7 +762,7 @@ fn a_second_workspace_cannot_take_over_a_pool_of_the_same_name() {
     bench.apply_ok();
     let before: BTreeSet<String> = bench.pool_vms().into_keys().collect();
 
-    let other = workspace();
+    let other = Workspace::for_simulator(&bench.simulator);
     other.write(
         "main.tf",
         &config(
