@@ -253,8 +253,7 @@ fn put(
     };
     let latency = lro::latency(resource_type, kind);
     let asynchronous = latency > 0.0 || outcome.is_some();
-    let role = resource_type.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments");
-    if !role {
+    if rules::reports_provisioning_state(resource_type) {
         let state = if asynchronous {
             lro::transient_state(resource_type, kind)
         } else {

@@ -118,10 +118,28 @@ pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
     }
 }
 
+/// Whether the published spec of a type defines `properties.provisioningState`. Three do not: availability sets
+/// (`AvailabilitySetProperties`, Compute 2024-07-01), role assignments (`RoleAssignmentProperties`, Authorization
+/// 2022-04-01) and DNS zones (`ZoneProperties`, DNS 2018-05-01). Their operations still run (fault injection can
+/// make one asynchronous), but a client reads no state from their bodies.
+pub fn reports_provisioning_state(resource_type: &str) -> bool {
+    !matches!(
+        resource_type.to_ascii_lowercase().as_str(),
+        "microsoft.compute/availabilitysets"
+            | "microsoft.authorization/roleassignments"
+            | "microsoft.network/dnszones"
+    )
+}
+
 /// The body a client reads: stored body plus back-references and server-side members.
 pub fn render(world: &World, r: &Resource) -> Value {
     let mut body = r.body.clone();
     let t = type_lower(r);
+    if !reports_provisioning_state(&t) {
+        if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+            p.remove("provisioningState");
+        }
+    }
     if t.starts_with("microsoft.network/") || t == "microsoft.containerservice/managedclusters" {
         body["etag"] = json!(r.etag);
     }
