@@ -131,6 +131,16 @@ pub fn reports_provisioning_state(resource_type: &str) -> bool {
     )
 }
 
+/// The status a PUT that creates a resource answers with. `AvailabilitySets_CreateOrUpdate` (Compute 2024-07-01,
+/// availabilitySet.json) declares only `200`; every other served type declares `201` for a create.
+pub fn created_status(resource_type: &str) -> u16 {
+    if resource_type.eq_ignore_ascii_case("Microsoft.Compute/availabilitySets") {
+        200
+    } else {
+        201
+    }
+}
+
 /// The body a client reads: stored body plus back-references and server-side members.
 pub fn render(world: &World, r: &Resource) -> Value {
     let mut body = r.body.clone();
@@ -140,7 +150,7 @@ pub fn render(world: &World, r: &Resource) -> Value {
             p.remove("provisioningState");
         }
     }
-    if t.starts_with("microsoft.network/") || t == "microsoft.containerservice/managedclusters" {
+    if t.starts_with("microsoft.network/") {
         body["etag"] = json!(r.etag);
     }
     match t.as_str() {
@@ -153,6 +163,11 @@ pub fn render(world: &World, r: &Resource) -> Value {
         "microsoft.network/virtualnetworks/subnets" => network::render_subnet(world, r, &mut body),
         "microsoft.network/publicipaddresses" => network::render_public_ip(world, r, &mut body),
         "microsoft.network/dnszones" => dns::render_zone(world, r, &mut body),
+        // Every ManagedCluster example of 2024-05-01 spells the type so; the spec defines no body etag (the ETag
+        // header carries it).
+        "microsoft.containerservice/managedclusters" => {
+            body["type"] = json!("Microsoft.ContainerService/ManagedClusters");
+        }
         _ => {}
     }
     body
