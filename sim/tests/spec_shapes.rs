@@ -252,10 +252,18 @@ async fn delete_and_look(sim: &Sim, seen: &mut Renders, id: &str, version: &str)
     }
 }
 
-/// A PUT whose operation fails (fault injection), then the failed resource as a GET shows it.
-async fn fail_and_look(sim: &Sim, seen: &mut Renders, id: &str, version: &str, body: Value) {
+/// A PUT whose operation ends `outcome` (`Failed` or `Canceled`, by fault injection), then the resource as a GET
+/// shows it.
+async fn end_and_look(
+    sim: &Sim,
+    seen: &mut Renders,
+    outcome: &str,
+    id: &str,
+    version: &str,
+    body: Value,
+) {
     let name = id.rsplit('/').next().unwrap_or(id);
-    let fault = json!({ "method": "PUT", "path": format!("/{name}$"), "times": 1, "asyncOutcome": "Failed", "error": { "code": "InternalServerError", "message": "injected" } });
+    let fault = json!({ "method": "PUT", "path": format!("/{name}$"), "times": 1, "asyncOutcome": outcome, "error": { "code": "InternalServerError", "message": "injected" } });
     assert_eq!(
         sim.control("POST", "/_sim/faults", Some(fault))
             .await
@@ -264,7 +272,14 @@ async fn fail_and_look(sim: &Sim, seen: &mut Renders, id: &str, version: &str, b
     );
     put_and_look(sim, seen, id, version, body).await;
     sim.advance(600.0).await;
-    look(sim, seen, id, version, "after a failed operation").await;
+    look(
+        sim,
+        seen,
+        id,
+        version,
+        &format!("after an operation ended {outcome}"),
+    )
+    .await;
 }
 
 /// Every item of a list in a resource group.
@@ -530,28 +545,46 @@ async fn network_and_compute_bodies_round_trip_through_the_published_models_in_e
     // Failed operations.
     sim.group("failing").await;
     let bad_vnet = sim.id("failing", "Microsoft.Network/virtualNetworks", "bad-vnet");
-    fail_and_look(&sim, &mut seen, &bad_vnet, NET, vnet_body(json!({}))).await;
-    fail_and_look(
+    end_and_look(
         &sim,
         &mut seen,
+        "Failed",
+        &bad_vnet,
+        NET,
+        vnet_body(json!({})),
+    )
+    .await;
+    end_and_look(
+        &sim,
+        &mut seen,
+        "Failed",
         &format!("{vnet}/subnets/bad-subnet"),
         NET,
         json!({ "properties": { "addressPrefix": "10.0.32.0/24" } }),
     )
     .await;
     let bad_pip = sim.id("rg", "Microsoft.Network/publicIPAddresses", "bad-pip");
-    fail_and_look(&sim, &mut seen, &bad_pip, NET, json!({ "location": "westeurope", "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } })).await;
+    end_and_look(&sim, &mut seen, "Failed", &bad_pip, NET, json!({ "location": "westeurope", "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } })).await;
     let bad_lb = sim.id("rg", "Microsoft.Network/loadBalancers", "bad-lb");
-    fail_and_look(
+    end_and_look(
         &sim,
         &mut seen,
+        "Failed",
         &bad_lb,
         NET,
         lb_body(&sim, "rg", "bad-lb", json!({ "subnet": { "id": nodes } })),
     )
     .await;
     let bad_nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "bad-nic");
-    fail_and_look(&sim, &mut seen, &bad_nic, NET, Sim::nic_body(&nodes, &[])).await;
+    end_and_look(
+        &sim,
+        &mut seen,
+        "Failed",
+        &bad_nic,
+        NET,
+        Sim::nic_body(&nodes, &[]),
+    )
+    .await;
     let spare_nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "spare-nic");
     sim.create(&spare_nic, NET, Sim::nic_body(&nodes, &[]))
         .await;
@@ -560,7 +593,27 @@ async fn network_and_compute_bodies_round_trip_through_the_published_models_in_e
     detached["properties"]["storageProfile"]["osDisk"]["deleteOption"] = json!("Detach");
     detached["properties"]["networkProfile"]["networkInterfaces"][0]["properties"]
         ["deleteOption"] = json!("Detach");
-    fail_and_look(&sim, &mut seen, &bad_vm, COMPUTE, detached).await;
+    end_and_look(&sim, &mut seen, "Failed", &bad_vm, COMPUTE, detached).await;
+
+    // Canceled operations: the Network RP has no Canceled state (its resources end Failed), Compute does.
+    let canceled_nic = sim.id("rg", "Microsoft.Network/networkInterfaces", "canceled-nic");
+    end_and_look(
+        &sim,
+        &mut seen,
+        "Canceled",
+        &canceled_nic,
+        NET,
+        Sim::nic_body(&nodes, &[]),
+    )
+    .await;
+    let canceled_vm = sim.id("rg", "Microsoft.Compute/virtualMachines", "canceled-vm");
+    let mut body = Sim::vm_body(&canceled_nic, None);
+    body["properties"]["networkProfile"]["networkInterfaces"][0]["properties"]["deleteOption"] =
+        json!("Detach");
+    end_and_look(&sim, &mut seen, "Canceled", &canceled_vm, COMPUTE, body).await;
+    delete_and_look(&sim, &mut seen, &canceled_vm, COMPUTE).await;
+    sim.advance(600.0).await;
+    delete_and_look(&sim, &mut seen, &canceled_nic, NET).await;
 
     // Deletes, and what a GET shows meanwhile.
     let spare_disk = sim.get(&bad_vm, COMPUTE).await.body["properties"]["storageProfile"]["osDisk"]
@@ -600,6 +653,7 @@ async fn network_and_compute_bodies_round_trip_through_the_published_models_in_e
     );
 
     // Every kind was seen, in every state the simulator can show for it.
+    // The Network RP's ProvisioningState enum (network.json).
     let network_states = ["Deleting", "Failed", "Succeeded", "Updating"];
     for kind in [
         "Microsoft.Network/virtualNetworks",
@@ -612,7 +666,14 @@ async fn network_and_compute_bodies_round_trip_through_the_published_models_in_e
     }
     assert_eq!(
         seen.states("Microsoft.Compute/virtualMachines"),
-        ["Creating", "Deleting", "Failed", "Succeeded", "Updating"]
+        [
+            "Canceled",
+            "Creating",
+            "Deleting",
+            "Failed",
+            "Succeeded",
+            "Updating"
+        ]
     );
     assert_eq!(
         seen.states("Microsoft.Compute/disks"),
