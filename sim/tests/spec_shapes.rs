@@ -199,7 +199,7 @@ impl Renders {
         let kind = body["type"]
             .as_str()
             .unwrap_or_else(|| panic!("{how}: no type in {body}"));
-        self.check_as(&kind.to_string(), how, body);
+        self.check_as(kind, how, body);
     }
 
     fn states(&self, kind: &str) -> Vec<&str> {
