@@ -253,8 +253,7 @@ fn put(
     };
     let latency = lro::latency(resource_type, kind);
     let asynchronous = latency > 0.0 || outcome.is_some();
-    let role = resource_type.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments");
-    if !role {
+    if rules::reports_provisioning_state(resource_type) {
         let state = if asynchronous {
             lro::transient_state(resource_type, kind)
         } else {
@@ -280,7 +279,11 @@ fn put(
     for k in prepared.removals {
         w.delete_cascade(&k);
     }
-    let status = if old.is_some() { 200 } else { 201 };
+    let status = if old.is_some() {
+        200
+    } else {
+        rules::created_status(resource_type)
+    };
     let mut extra = Vec::new();
     if asynchronous {
         let op = new_operation(&w, rid, &id, kind, now, latency.max(1.0), outcome);
@@ -434,10 +437,19 @@ fn delete(
     rules::check_delete(&w, &r)?;
     let latency = lro::latency(&r.resource_type, OpKind::Delete);
     if latency <= 0.0 && outcome.is_none() {
+        // `RoleAssignments_Delete` answers 200 with the assignment it deleted; the other synchronous deletes
+        // (availability sets, DNS) declare an empty 200.
+        let gone = r
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments")
+            .then(|| rules::render(&w, &r));
         w.delete_cascade(&key);
         drop(w);
         sim.mark_dirty();
-        return Ok(Reply::empty(200));
+        return Ok(match gone {
+            Some(body) => Reply::json(200, &body),
+            None => Reply::empty(200),
+        });
     }
     let op = new_operation(
         &w,

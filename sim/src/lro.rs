@@ -131,3 +131,16 @@ pub fn transient_state(resource_type: &str, kind: OpKind) -> &'static str {
         _ => "Updating",
     }
 }
+
+/// The provisioningState an operation leaves its resource in. The Network RP's `ProvisioningState` (network.json,
+/// 2024-03-01) is `Succeeded`, `Updating`, `Deleting` or `Failed`: a canceled Network operation leaves `Failed`.
+pub fn final_state(resource_type: &str, outcome: &Outcome) -> &'static str {
+    let network = resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.network/");
+    match outcome {
+        Outcome::Succeeded => "Succeeded",
+        Outcome::Canceled if !network => "Canceled",
+        _ => "Failed",
+    }
+}

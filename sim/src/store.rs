@@ -249,14 +249,10 @@ impl World {
         match (&op.kind, &op.outcome) {
             (OpKind::Delete, Outcome::Succeeded) => self.delete_cascade(&key),
             (_, outcome) => {
-                let state = match (outcome, &op.kind) {
-                    (Outcome::Succeeded, _) => "Succeeded",
-                    (Outcome::Canceled, _) => "Canceled",
-                    _ => "Failed",
-                };
                 if let Some(mut r) = self.resources.get(&key).cloned() {
                     r.pending = None;
-                    r.body["properties"]["provisioningState"] = json!(state);
+                    r.body["properties"]["provisioningState"] =
+                        json!(crate::lro::final_state(&r.resource_type, outcome));
                     self.put(r);
                 }
             }

@@ -267,8 +267,8 @@ async fn faults_inject_errors_failed_operations_and_dropped_connections() {
         sim.put(&set, COMPUTE, json!({ "location": "westeurope" }))
             .await
             .status,
-        201,
-        "the rule fired once"
+        200,
+        "the rule fired once (AvailabilitySets_CreateOrUpdate answers 200)"
     );
 
     let subnet = sim.network("rg2").await;

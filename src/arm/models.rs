@@ -262,6 +262,69 @@ mod tests {
         assert_eq!(props.platform_update_domain_count, Some(5));
     }
 
+    /// A response body of a fixture the simulator is held to (sim/tests/fixtures, sources in its README), with
+    /// its placeholders filled.
+    fn published(fixture: &str) -> Value {
+        let text = match fixture {
+            "managed_cluster" => include_str!("../../sim/tests/fixtures/managed_cluster.json"),
+            "role_assignment" => include_str!("../../sim/tests/fixtures/role_assignment.json"),
+            "dns_a_record_set" => include_str!("../../sim/tests/fixtures/dns_a_record_set.json"),
+            other => panic!("no fixture {other}"),
+        };
+        let text = text
+            .replace("{id}", "/subscriptions/s/resourceGroups/g/providers/T/n")
+            .replace("{nodes}", "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes")
+            .replace("{scope}", "/subscriptions/s/resourceGroups/g");
+        let fixture: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        fixture["response"].clone()
+    }
+
+    #[test]
+    fn a_published_managed_cluster_reads_and_writes_back_whole() {
+        let body = published("managed_cluster");
+        let cluster: ManagedCluster = serde_json::from_value(body.clone()).expect("decodes");
+        let aci = &cluster.properties.addon_profiles["aciConnectorLinux"];
+        assert_eq!(aci["config"]["SubnetName"], "aci");
+        assert_eq!(aci["identity"]["objectId"], "o");
+        assert_eq!(
+            cluster
+                .properties
+                .network_profile
+                .as_ref()
+                .map(|n| n["networkPlugin"].clone()),
+            Some(json!("azure"))
+        );
+        assert_eq!(serde_json::to_value(&cluster).expect("encodes"), body);
+    }
+
+    #[test]
+    fn a_published_role_assignment_reads_and_writes_back_whole() {
+        let body = published("role_assignment");
+        let ra: RoleAssignment = serde_json::from_value(body.clone()).expect("decodes");
+        assert_eq!(
+            ra.properties.principal_id,
+            "ce2ce14e-85d7-4629-bdbc-454d0519d987"
+        );
+        assert!(ra
+            .properties
+            .role_definition_id
+            .ends_with("/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7"));
+        assert_eq!(
+            ra.properties.principal_type.as_deref(),
+            Some("ServicePrincipal")
+        );
+        assert_eq!(serde_json::to_value(&ra).expect("encodes"), body);
+    }
+
+    #[test]
+    fn a_published_a_record_set_reads_and_writes_back_whole() {
+        let body = published("dns_a_record_set");
+        let rs: ARecordSet = serde_json::from_value(body.clone()).expect("decodes");
+        assert_eq!(rs.properties.a_records[0].ipv4_address, "127.0.0.1");
+        assert_eq!(rs.properties.ttl, Some(json!(3600)));
+        assert_eq!(serde_json::to_value(&rs).expect("encodes"), body);
+    }
+
     #[test]
     fn dns_record_sets_use_arms_capitalised_fields() {
         let rs: ARecordSet = serde_json::from_value(json!({

@@ -118,11 +118,30 @@ pub fn put_cluster(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmErr
     if let Some(win) = p.get_mut("windowsProfile").and_then(Value::as_object_mut) {
         win.remove("adminPassword");
     }
+    system_assigned_identity(ctx, &mut body);
     Ok(Prepared {
         body,
         upserts,
         removals: Vec::new(),
     })
+}
+
+/// A system-assigned identity reports the principal and tenant Azure gave it (`ManagedClusterIdentity`, read-only
+/// `principalId` and `tenantId`); the principal stays the same across updates.
+fn system_assigned_identity(ctx: &PutCtx<'_>, body: &mut Value) {
+    let system = str_at(body, "/identity/type")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("systemassigned"));
+    if !system {
+        return;
+    }
+    let principal = ctx
+        .old
+        .and_then(|o| str_at(&o.body, "/identity/principalId"))
+        .or_else(|| str_at(body, "/identity/principalId"))
+        .map(str::to_string)
+        .unwrap_or_else(crate::entropy::guid);
+    body["identity"]["principalId"] = json!(principal);
+    body["identity"]["tenantId"] = json!(ctx.config.tenant);
 }
 
 /// The subnet without its ACI service association link.

@@ -118,11 +118,39 @@ pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
     }
 }
 
+/// Whether the published spec of a type defines `properties.provisioningState`. Three do not: availability sets
+/// (`AvailabilitySetProperties`, Compute 2024-07-01), role assignments (`RoleAssignmentProperties`, Authorization
+/// 2022-04-01) and DNS zones (`ZoneProperties`, DNS 2018-05-01). Their operations still run (fault injection can
+/// make one asynchronous), but a client reads no state from their bodies.
+pub fn reports_provisioning_state(resource_type: &str) -> bool {
+    !matches!(
+        resource_type.to_ascii_lowercase().as_str(),
+        "microsoft.compute/availabilitysets"
+            | "microsoft.authorization/roleassignments"
+            | "microsoft.network/dnszones"
+    )
+}
+
+/// The status a PUT that creates a resource answers with. `AvailabilitySets_CreateOrUpdate` (Compute 2024-07-01,
+/// availabilitySet.json) declares only `200`; every other served type declares `201` for a create.
+pub fn created_status(resource_type: &str) -> u16 {
+    if resource_type.eq_ignore_ascii_case("Microsoft.Compute/availabilitySets") {
+        200
+    } else {
+        201
+    }
+}
+
 /// The body a client reads: stored body plus back-references and server-side members.
 pub fn render(world: &World, r: &Resource) -> Value {
     let mut body = r.body.clone();
     let t = type_lower(r);
-    if t.starts_with("microsoft.network/") || t == "microsoft.containerservice/managedclusters" {
+    if !reports_provisioning_state(&t) {
+        if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+            p.remove("provisioningState");
+        }
+    }
+    if t.starts_with("microsoft.network/") {
         body["etag"] = json!(r.etag);
     }
     match t.as_str() {
@@ -135,6 +163,11 @@ pub fn render(world: &World, r: &Resource) -> Value {
         "microsoft.network/virtualnetworks/subnets" => network::render_subnet(world, r, &mut body),
         "microsoft.network/publicipaddresses" => network::render_public_ip(world, r, &mut body),
         "microsoft.network/dnszones" => dns::render_zone(world, r, &mut body),
+        // Every ManagedCluster example of 2024-05-01 spells the type so; the spec defines no body etag (the ETag
+        // header carries it).
+        "microsoft.containerservice/managedclusters" => {
+            body["type"] = json!("Microsoft.ContainerService/ManagedClusters");
+        }
         _ => {}
     }
     body
