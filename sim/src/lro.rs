@@ -122,9 +122,7 @@ pub fn latency(resource_type: &str, kind: OpKind) -> f64 {
 
 /// The provisioningState a resource shows while an operation runs. The Network RP says `Updating` for creates too.
 pub fn transient_state(resource_type: &str, kind: OpKind) -> &'static str {
-    let network = resource_type
-        .to_ascii_lowercase()
-        .starts_with("microsoft.network/");
+    let network = network_rp(resource_type);
     match kind {
         OpKind::Delete => "Deleting",
         OpKind::Create if !network => "Creating",
@@ -135,12 +133,17 @@ pub fn transient_state(resource_type: &str, kind: OpKind) -> &'static str {
 /// The provisioningState an operation leaves its resource in. The Network RP's `ProvisioningState` (network.json,
 /// 2024-03-01) is `Succeeded`, `Updating`, `Deleting` or `Failed`: a canceled Network operation leaves `Failed`.
 pub fn final_state(resource_type: &str, outcome: &Outcome) -> &'static str {
-    let network = resource_type
-        .to_ascii_lowercase()
-        .starts_with("microsoft.network/");
+    let network = network_rp(resource_type);
     match outcome {
         Outcome::Succeeded => "Succeeded",
         Outcome::Canceled if !network => "Canceled",
         _ => "Failed",
     }
+}
+
+/// Whether a type belongs to the Network resource provider, whose provisioning states differ from the others'.
+fn network_rp(resource_type: &str) -> bool {
+    resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.network/")
 }
