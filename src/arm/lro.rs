@@ -323,10 +323,7 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("1"));
         let first = retry_after(&h, SystemTime::now());
         let ms = Duration::from_millis;
-        assert_eq!(
-            poll_instants(first, h, 2).await,
-            vec![ms(3), ms(6), ms(9)]
-        );
+        assert_eq!(poll_instants(first, h, 2).await, vec![ms(3), ms(6), ms(9)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -347,10 +344,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("0.25"));
         let ms = Duration::from_millis;
-        assert_eq!(
-            poll_instants(None, h, 1).await,
-            vec![ms(0), ms(250)]
-        );
+        assert_eq!(poll_instants(None, h, 1).await, vec![ms(0), ms(250)]);
     }
 
     #[test]
