@@ -118,7 +118,6 @@ fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run
         "pool.tf",
         &pool_tf("fleet", settings.nodes, settings.set_size),
     );
-    ws.terraform(&["init", "-input=false", "-no-color"]);
     ws.plan();
     let pool = Phase::measure("pool create", &sim, &rt, &rss, || ws.apply_plan());
 
@@ -241,7 +240,6 @@ fn two_workspaces(nodes: u64, scale: f64) {
         .map(|name| {
             let ws = Workspace::new(&sim);
             ws.write("pool.tf", &pool_tf(name, nodes, 200));
-            ws.terraform(&["init", "-input=false", "-no-color"]);
             ws.plan();
             ws
         })
@@ -279,7 +277,7 @@ fn main() {
     let settings = Settings {
         nodes: env_or("FLEET_NODES", 5000),
         set_size: env_or("FLEET_SET_SIZE", 200),
-        scale: env_or("FLEET_TIME_SCALE", 20.0),
+        scale: env_or("FLEET_TIME_SCALE", 10.0),
     };
     for &t in BACKEND_POOL_TYPES {
         let run = run_mode(&settings, t);

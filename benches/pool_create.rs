@@ -39,7 +39,6 @@ fn main() {
         .build()
         .expect("runtime");
     let rss = RssSampler::start();
-    ws.terraform(&["init", "-input=false", "-no-color"]);
     ws.plan();
     let create = Phase::measure("create", &sim, &rt, &rss, || ws.apply_plan());
     let refresh = Phase::measure("refresh", &sim, &rt, &rss, || {

@@ -202,7 +202,8 @@ impl Drop for RssSampler {
     }
 }
 
-/// Requests in `/_sim/stats` matching a method (any of `methods`), a resource type prefix and a status filter.
+/// ARM requests in `/_sim/stats` (token requests left out) matching a method (any of `methods`), a resource
+/// type prefix and a status filter.
 pub fn count(
     stats: &Value,
     methods: &[&str],
@@ -213,6 +214,7 @@ pub fn count(
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|r| r["resourceType"] != "auth")
         .filter(|r| methods.iter().any(|m| r["method"] == *m))
         .filter(|r| {
             r["resourceType"].as_str().is_some_and(|t| {
