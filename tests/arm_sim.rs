@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use largek8s::arm::cloud::Cloud;
 use largek8s::arm::config::Secret;
-use largek8s::arm::models::{compute, ResourceGroup};
+use largek8s::arm::models::{compute, ResourceGroup, NETWORK_API_VERSION};
 use largek8s::arm::{ArmClient, ArmError, Conditions, Ctx, ResourceId, Started};
 use serde_json::json;
 use support::sim::{Sim, SUBSCRIPTION};
@@ -413,4 +413,73 @@ async fn a_saved_operation_resumes_to_its_result() {
         .await
         .expect("read")
         .is_some());
+}
+
+/// At `--time-scale 100` a public IP that takes 3 simulated seconds asks for a poll in 30 real milliseconds
+/// (`retry-after-ms`), with `Retry-After` rounded up to the whole second HTTP allows; a client that waits what
+/// it is told polls the operation once, and the run's least time is that provisioning.
+#[tokio::test]
+async fn operations_ask_for_real_milliseconds_and_are_polled_once() {
+    let sim = Sim::start(&["--time-scale", "100"]);
+    let client = sim.client().await;
+    resource_group(&client, "rg").await;
+    let ip = |name: &str| {
+        format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/{name}")
+    };
+    let body = json!({
+        "location": "westeurope",
+        "sku": {"name": "Standard"},
+        "properties": {"publicIPAllocationMethod": "Static"}
+    });
+    let url = client.url(&ip("asked"), NETWORK_API_VERSION).expect("url");
+    let started = client
+        .send(
+            &ctx(),
+            reqwest::Method::PUT,
+            &url,
+            Some(&body),
+            &Conditions::default(),
+        )
+        .await
+        .expect("accepted");
+    let header = |name: &str| {
+        started
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ms: u64 = header("retry-after-ms").parse().expect("retry-after-ms");
+    assert!((1..=30).contains(&ms), "retry-after-ms {ms}");
+    assert_eq!(header("x-ms-retry-after-ms"), ms.to_string());
+    assert_eq!(header("retry-after"), "1");
+
+    sim.reset_stats().await;
+    client
+        .put_and_wait::<_, serde_json::Value>(
+            &ctx(),
+            &ip("polled"),
+            NETWORK_API_VERSION,
+            &body,
+            &Conditions::default(),
+        )
+        .await
+        .expect("created");
+    let after = sim.stats().await;
+    let polls: u64 = after["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["method"] == "GET" && r["resourceType"] == "Microsoft.Network/operations")
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    assert_eq!(polls, 1, "{after}");
+    let run = &after["run"];
+    let least = run["leastSimulatedSeconds"].as_f64().unwrap_or(0.0);
+    assert!((least - 3.0).abs() < 1e-3, "{run}");
+    assert!(
+        run["simulatedSeconds"].as_f64().unwrap_or(0.0) >= 3.0,
+        "{run}"
+    );
 }

@@ -138,10 +138,9 @@ fn operation_urls(sim: &Sim, op: &Operation) -> (String, String) {
     )
 }
 
-/// Real seconds a client should wait before polling an operation.
+/// Real seconds a client should wait before polling an operation: [`lro::poll_after`] at the time scale.
 fn poll_after(sim: &Sim, op: &Operation) -> f64 {
-    let remaining = (op.due - sim.clock.now()).max(0.0);
-    sim.clock.to_real(remaining).clamp(1.0, 10.0)
+    sim.clock.to_real(lro::poll_after(op, sim.clock.now()))
 }
 
 /// Handles a request under `/subscriptions/`. `outcome` is an injected ending for the operation it starts.
@@ -285,6 +284,7 @@ fn put(
         rules::created_status(resource_type)
     };
     let mut extra = Vec::new();
+    let mut poll_wait = None;
     if asynchronous {
         let op = new_operation(&w, rid, &id, kind, now, latency.max(1.0), outcome);
         let (status_url, _) = operation_urls(sim, &op);
@@ -292,7 +292,7 @@ fn put(
         let wait = poll_after(sim, &op);
         w.start(op);
         sim.note_due(&w);
-        extra.push(("Retry-After".to_string(), (wait.ceil() as u64).to_string()));
+        poll_wait = Some(wait);
     }
     let rendered = w
         .get(&key)
@@ -303,6 +303,9 @@ fn put(
     let mut reply = etag_reply(Reply::json(status, &rendered), &etag);
     for (k, v) in extra {
         reply = reply.header(&k, v);
+    }
+    if let Some(wait) = poll_wait {
+        reply = reply.retry_after(wait);
     }
     Ok(reply)
 }
@@ -430,7 +433,7 @@ fn delete(
             return Ok(Reply::empty(202)
                 .header("Location", location)
                 .header("Azure-AsyncOperation", status_url)
-                .header("Retry-After", (wait.ceil() as u64).to_string()));
+                .retry_after(wait));
         }
         return Err(busy(&r, op.as_ref(), sim));
     }
@@ -478,7 +481,7 @@ fn accepted(sim: &Sim, w: &mut World, op: Operation) -> Reply {
     Reply::empty(202)
         .header("Location", location)
         .header("Azure-AsyncOperation", status_url)
-        .header("Retry-After", (wait.ceil() as u64).to_string())
+        .retry_after(wait)
 }
 
 /// ACI's extension resource on a subnet: `{subnetId}/providers/Microsoft.ContainerInstance/serviceAssociationLinks/default`.
@@ -563,19 +566,15 @@ fn operation(sim: &Sim, req: &Request, rid: &ResourceId, results: bool) -> Resul
     if !results {
         let mut reply = Reply::json(200, &op.document());
         if op.status() == "InProgress" {
-            reply = reply.header(
-                "Retry-After",
-                (poll_after(sim, op).ceil() as u64).to_string(),
-            );
+            reply = reply.retry_after(poll_after(sim, op));
         }
         return Ok(reply);
     }
     if op.status() == "InProgress" {
         let (_, location) = operation_urls(sim, op);
-        return Ok(Reply::empty(202).header("Location", location).header(
-            "Retry-After",
-            (poll_after(sim, op).ceil() as u64).to_string(),
-        ));
+        return Ok(Reply::empty(202)
+            .header("Location", location)
+            .retry_after(poll_after(sim, op)));
     }
     if let Some(e) = op.terminal_error() {
         return Err(e);

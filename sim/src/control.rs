@@ -1,5 +1,5 @@
-//! The test control API under `/_sim/` (no authentication): stats, state, reset, faults, out-of-band edits, quota,
-//! clock, and ending operations that fault injection left running forever.
+//! The test control API under `/_sim/` (no authentication): stats (and starting a new measured run), state, reset,
+//! faults, out-of-band edits, quota, clock, and ending operations that fault injection left running forever.
 
 use crate::error::ArmError;
 use crate::faults::FaultSpec;
@@ -18,6 +18,11 @@ pub fn handle(sim: &Sim, req: &Request) -> Reply {
     let route = req.path.trim_end_matches('/');
     match (req.method.as_str(), route) {
         ("GET", "/_sim/stats") => stats(sim),
+        ("POST", "/_sim/stats/reset") => {
+            *sim.stats() = crate::stats::Stats::default();
+            sim.throttle().restart_run();
+            Reply::json(200, &json!({ "reset": true }))
+        }
         ("GET", "/_sim/state") => state(sim),
         ("POST", "/_sim/reset") => match sim.reset() {
             Ok(()) => Reply::json(200, &json!({ "reset": true })),
@@ -47,6 +52,8 @@ fn stats(sim: &Sim) -> Reply {
     let throttling = sim.throttle().report(sim.clock.scale());
     body["throttled"] = throttling["throttled"].clone();
     body["throttling"] = throttling;
+    let floor = sim.throttle().floor();
+    body["run"] = sim.stats().run.report(floor, sim.clock.scale());
     body["timeScale"] = json!(sim.clock.scale());
     body["simulatedTime"] = json!(crate::clock::rfc3339(sim.clock.now()));
     Reply::json(200, &body)

@@ -120,6 +120,19 @@ pub fn latency(resource_type: &str, kind: OpKind) -> f64 {
     }
 }
 
+/// The longest wait, in simulated seconds, the simulator asks a client to leave between two polls of one
+/// operation (an operation that never ends is polled this often).
+pub const MAX_POLL_AFTER: f64 = 60.0;
+
+/// Simulated seconds a client should wait before polling `op` at simulated time `now`: the time the operation
+/// still needs, at most [`MAX_POLL_AFTER`]. A client that honours it polls a finished operation once, so
+/// polls cost no more of the read budget than the operations need. The server turns it into real time at the
+/// time scale and sends it as `retry-after-ms` / `x-ms-retry-after-ms` (milliseconds) and `Retry-After`
+/// (whole seconds, rounded up).
+pub fn poll_after(op: &Operation, now: f64) -> f64 {
+    (op.due - now).clamp(0.0, MAX_POLL_AFTER)
+}
+
 /// The provisioningState a resource shows while an operation runs. The Network RP says `Updating` for creates too.
 pub fn transient_state(resource_type: &str, kind: OpKind) -> &'static str {
     let network = network_rp(resource_type);

@@ -270,15 +270,41 @@ fn resource_type_of(target: &Result<Target, ArmError>) -> String {
 }
 
 async fn arm(sim: &Arc<Sim>, req: &Request) -> Result<Reply, Dropped> {
+    sim.stats().run.request(sim.clock.now());
     let target = parse_target(&req.path);
     let rtype = resource_type_of(&target);
+    let key = match &target {
+        Ok(Target::Resource(rid)) => Some(rid.key()),
+        _ => None,
+    };
     let reply = arm_inner(sim, req, target, &rtype).await;
     let status = match &reply {
         Ok(r) => r.status,
         Err(_) => 0,
     };
-    sim.stats().record(&req.method, &rtype, status);
+    let now = sim.clock.now();
+    let accepted_write = Kind::of_method(&req.method) != Kind::Read && (200..300).contains(&status);
+    let latency = match (&key, accepted_write) {
+        (Some(key), true) => Some(started_latency(sim, key)),
+        _ => None,
+    };
+    let mut stats = sim.stats();
+    stats.record(&req.method, &rtype, status);
+    if let Some(latency) = latency {
+        stats.run.write_accepted(now, latency);
+    }
+    stats.run.response(now);
     reply
+}
+
+/// The provisioning latency of the operation a write just started on the resource at `key` (0 when the write
+/// finished at once).
+fn started_latency(sim: &Sim, key: &str) -> f64 {
+    let w = sim.world();
+    w.get(key)
+        .and_then(|r| r.pending.as_ref())
+        .and_then(|id| w.ops.get(id))
+        .map_or(0.0, |op| op.due - op.started)
 }
 
 async fn arm_inner(

@@ -23,8 +23,11 @@ struct Bucket {
     last: f64,
     /// A request refused with Retry-After may not come back before this simulated instant.
     blocked_until: f64,
+    /// Requests accepted and refused since the current run began.
     accepted: u64,
     refused: u64,
+    /// Tokens the bucket held when the current run began (its first request).
+    run_tokens: f64,
 }
 
 impl Bucket {
@@ -38,6 +41,7 @@ impl Bucket {
             blocked_until: f64::MIN,
             accepted: 0,
             refused: 0,
+            run_tokens: capacity,
         }
     }
 
@@ -62,9 +66,10 @@ impl Bucket {
         blocked.max(empty)
     }
 
-    /// The least simulated time in which `accepted` requests fit through this bucket.
+    /// The least simulated time, from the start of the run, in which the run's `accepted` requests fit through
+    /// this bucket: the tokens it held then go at once, the rest at the refill rate.
     fn floor(&self) -> f64 {
-        ((self.accepted as f64 - self.capacity) / self.rate).max(0.0)
+        ((self.accepted as f64 - self.run_tokens) / self.rate).max(0.0)
     }
 }
 
@@ -107,6 +112,8 @@ pub struct Throttle {
     model: ThrottleModel,
     buckets: Vec<Bucket>,
     throttled: u64,
+    /// Whether the current run has had its first request (which notes the buckets' tokens).
+    run_started: bool,
 }
 
 /// A refusal: the error to send and the simulated seconds to wait.
@@ -135,6 +142,18 @@ impl Throttle {
             model,
             buckets,
             throttled: 0,
+            run_started: false,
+        }
+    }
+
+    /// Starts a new run: counters go to zero and the floor is measured again from the next request, with the
+    /// tokens the buckets hold then (they keep refilling and spending as before).
+    pub fn restart_run(&mut self) {
+        self.throttled = 0;
+        self.run_started = false;
+        for b in &mut self.buckets {
+            b.accepted = 0;
+            b.refused = 0;
         }
     }
 
@@ -172,6 +191,13 @@ impl Throttle {
     ) -> Result<Vec<(&'static str, String)>, Refusal> {
         if self.model == ThrottleModel::Off {
             return Ok(Vec::new());
+        }
+        if !self.run_started {
+            self.run_started = true;
+            for b in &mut self.buckets {
+                b.refill(now);
+                b.run_tokens = b.tokens;
+            }
         }
         let (idx, n) = Self::applicable(kind, resource_type);
         let idx = &idx[..n];
@@ -245,15 +271,25 @@ impl Throttle {
         h
     }
 
+    /// The throttling floor of the run: the least simulated time from its first request in which its writes
+    /// and deletes fit through every bucket they drew from. Reads are left out: how many a client needs
+    /// (polls, refreshes) is its own choice, not the run's.
+    pub fn floor(&self) -> f64 {
+        if self.model == ThrottleModel::Off {
+            return 0.0;
+        }
+        [WRITES, DELETES, NETWORK, PUT_VM_3MIN, PUT_VM_30MIN]
+            .iter()
+            .map(|&i| self.buckets[i].floor())
+            .fold(0.0, f64::max)
+    }
+
     /// Counters and the throttling floor, for `/_sim/stats`.
     pub fn report(&self, scale: f64) -> Value {
         if self.model == ThrottleModel::Off {
             return json!({ "model": "off", "throttled": 0, "floorSimulatedSeconds": 0.0, "floorRealSeconds": 0.0 });
         }
-        let floor = [WRITES, DELETES, NETWORK, PUT_VM_3MIN, PUT_VM_30MIN]
-            .iter()
-            .map(|&i| self.buckets[i].floor())
-            .fold(0.0, f64::max);
+        let floor = self.floor();
         let buckets: Vec<Value> = self
             .buckets
             .iter()
@@ -408,6 +444,28 @@ mod tests {
             .as_f64()
             .expect("number");
         assert!((floor - 10.0).abs() < 1e-9, "{floor}");
+    }
+
+    #[test]
+    fn a_restarted_run_measures_its_floor_from_the_tokens_left() {
+        let rg = "Microsoft.Resources/resourceGroups";
+        let mut t = Throttle::new(ThrottleModel::AzurePublic, 0.0);
+        for _ in 0..150 {
+            t.admit(0.0, Kind::Write, rg, "s", 1.0)
+                .expect("within capacity");
+        }
+        // 50 tokens left, and 2 s later 20 more: the next run's first 70 writes need no time, 100 need 3 s.
+        t.restart_run();
+        let mut now = 2.0;
+        let mut admitted = 0;
+        while admitted < 100 {
+            match t.admit(now, Kind::Write, rg, "s", 1.0) {
+                Ok(_) => admitted += 1,
+                Err(r) => now += r.wait_simulated,
+            }
+        }
+        assert!((t.floor() - 3.0).abs() < 1e-9, "{}", t.floor());
+        assert!((now - 5.0).abs() < 1e-6, "{now}");
     }
 
     #[test]

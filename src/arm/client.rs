@@ -28,7 +28,8 @@ pub struct ClientOptions {
     /// in the Activity Log. A new one is made when None.
     pub correlation_id: Option<String>,
     pub backoff: Backoff,
-    /// Poll interval when an operation gives no Retry-After.
+    /// Poll interval when an operation's response asks for no wait: the Azure SDKs' default (30 s in the
+    /// SDK for Go's `PollUntilDone`, and in the Python SDK's ARM polling).
     pub default_poll_interval: Duration,
 }
 
@@ -38,7 +39,7 @@ impl Default for ClientOptions {
             user_agent: user_agent(None),
             correlation_id: None,
             backoff: Backoff::default(),
-            default_poll_interval: Duration::from_secs(5),
+            default_poll_interval: Duration::from_secs(30),
         }
     }
 }
@@ -402,7 +403,9 @@ impl ArmClient {
             match classify(&error) {
                 Verdict::Transient | Verdict::Throttled if attempt < backoff.max_retries => {
                     attempt += 1;
-                    let wait = asked_wait.unwrap_or_default().max(backoff.delay(attempt));
+                    // The server's own wait when it names one, else backoff: the Azure SDK for Go's retry
+                    // policy (sdk/azcore/runtime/policy_retry.go) does the same.
+                    let wait = asked_wait.unwrap_or_else(|| backoff.delay(attempt));
                     ctx.sleep(wait, &format!("retrying {during} after {}", error.code))
                         .await?;
                 }

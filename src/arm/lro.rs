@@ -4,6 +4,7 @@
 //! and ARM's RPC contract
 //! <https://github.com/cloud-and-api-governance/resource-provider-contract/blob/master/v1.0/async-api-reference.md>.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use serde_json::Value;
 use super::client::{ArmClient, RawResponse};
 use super::error::{ApiError, ArmError};
 use super::pacing::retry_after;
-use super::retry::Ctx;
+use super::retry::{Backoff, Ctx};
 
 /// An operation ARM accepted but has not finished: enough to poll it now or after a restart (persist it in
 /// private state with [`PendingOperation::to_token`]).
@@ -24,6 +25,10 @@ pub struct PendingOperation {
     /// The resource to read once the operation succeeded (PUT/PATCH); None for DELETE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_url: Option<String>,
+    /// The wait the response that started the operation asked for before the first poll. Not saved in
+    /// tokens: a resumed operation is polled at once.
+    #[serde(skip)]
+    pub first_poll_after: Option<Duration>,
 }
 
 impl PendingOperation {
@@ -37,6 +42,7 @@ impl PendingOperation {
         serde_json::from_str(token).unwrap_or_else(|_| PendingOperation {
             poll_url: token.to_string(),
             final_url: None,
+            first_poll_after: None,
         })
     }
 }
@@ -86,10 +92,12 @@ impl ArmClient {
                 .map(str::to_string)
         };
         let final_url = (*method != reqwest::Method::DELETE).then(|| url.to_string());
+        let first_poll_after = retry_after(&resp.headers, SystemTime::now());
         if let Some(poll_url) = header("azure-asyncoperation") {
             return Some(PendingOperation {
                 poll_url,
                 final_url,
+                first_poll_after,
             });
         }
         if resp.status == 202 {
@@ -97,6 +105,7 @@ impl ArmClient {
                 return Some(PendingOperation {
                     poll_url,
                     final_url,
+                    first_poll_after,
                 });
             }
         }
@@ -106,6 +115,7 @@ impl ArmClient {
                 return Some(PendingOperation {
                     poll_url: url.to_string(),
                     final_url: Some(url.to_string()),
+                    first_poll_after,
                 });
             }
         }
@@ -125,35 +135,21 @@ impl ArmClient {
         ctx: &Ctx,
         op: &PendingOperation,
     ) -> Result<Option<RawResponse>, ArmError> {
-        let mut failures = 0;
-        let mut interval = None;
-        loop {
-            if let Some(d) = interval {
-                ctx.sleep(d, "waiting for a long-running operation").await?;
-            }
-            match self.poll(ctx, op).await {
-                Ok(Poll::Running(after)) => {
-                    failures = 0;
-                    interval = Some(after.unwrap_or(self.options().default_poll_interval));
-                }
-                Ok(Poll::Done(resp)) => {
-                    return match (&op.final_url, resp) {
-                        (_, Some(resp)) => Ok(Some(resp)),
-                        (Some(url), None) => self
-                            .send(ctx, reqwest::Method::GET, url, None, &Default::default())
-                            .await
-                            .map(Some),
-                        (None, None) => Ok(None),
-                    };
-                }
-                Err(e @ (ArmError::Transport { .. } | ArmError::Api(_)))
-                    if failures < TOLERATED_POLL_FAILURES && poll_error_is_transient(&e) =>
-                {
-                    failures += 1;
-                    interval = Some(self.options().backoff.delay(failures));
-                }
-                Err(e) => return Err(e),
-            }
+        let done = poll_until_done(
+            ctx,
+            op.first_poll_after,
+            self.options().default_poll_interval,
+            &self.options().backoff,
+            || self.poll(ctx, op),
+        )
+        .await?;
+        match (&op.final_url, done) {
+            (_, Some(resp)) => Ok(Some(resp)),
+            (Some(url), None) => self
+                .send(ctx, reqwest::Method::GET, url, None, &Default::default())
+                .await
+                .map(Some),
+            (None, None) => Ok(None),
         }
     }
 
@@ -170,6 +166,7 @@ impl ArmClient {
         let op = PendingOperation {
             poll_url: url.clone(),
             final_url: Some(url),
+            first_poll_after: None,
         };
         self.wait(ctx, &op).await
     }
@@ -241,15 +238,121 @@ fn poll_error_is_transient(e: &ArmError) -> bool {
     }
 }
 
+/// The polling loop: waits what the last response asked for (`first` before the first poll), or
+/// `default_interval` when it asked for nothing, as the Azure SDKs' pollers do (`PollUntilDone` in
+/// <https://github.com/Azure/azure-sdk-for-go/blob/main/sdk/azcore/runtime/poller.go> waits the initial
+/// response's Retry-After, then each poll's, else its 30 s default frequency). Tolerates a few transient
+/// poll failures with backoff. Returns the response of the poll that saw the end, when it carries the result.
+async fn poll_until_done<F, Fut>(
+    ctx: &Ctx,
+    first: Option<Duration>,
+    default_interval: Duration,
+    backoff: &Backoff,
+    mut poll: F,
+) -> Result<Option<RawResponse>, ArmError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll, ArmError>>,
+{
+    let mut failures = 0;
+    let mut interval = first;
+    loop {
+        if let Some(d) = interval.filter(|d| !d.is_zero()) {
+            ctx.sleep(d, "waiting for a long-running operation").await?;
+        }
+        match poll().await {
+            Ok(Poll::Running(after)) => {
+                failures = 0;
+                interval = Some(after.unwrap_or(default_interval));
+            }
+            Ok(Poll::Done(resp)) => return Ok(resp),
+            Err(e @ (ArmError::Transport { .. } | ArmError::Api(_)))
+                if failures < TOLERATED_POLL_FAILURES && poll_error_is_transient(&e) =>
+            {
+                failures += 1;
+                interval = Some(backoff.delay(failures));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arm::client::ClientOptions;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    /// Runs the polling loop against an operation that answers `Running` with `headers` `running` times, then
+    /// ends; returns the instants of the polls, measured from the start.
+    async fn poll_instants(
+        first: Option<Duration>,
+        headers: HeaderMap,
+        running: usize,
+    ) -> Vec<Duration> {
+        let ctx = Ctx::unbounded(CancellationToken::new());
+        let start = Instant::now();
+        let mut polls = Vec::new();
+        let done = poll_until_done(
+            &ctx,
+            first,
+            ClientOptions::default().default_poll_interval,
+            &Backoff::default(),
+            || {
+                polls.push(start.elapsed());
+                let answer = if polls.len() > running {
+                    Poll::Done(None)
+                } else {
+                    Poll::Running(retry_after(&headers, SystemTime::now()))
+                };
+                async move { Ok(answer) }
+            },
+        )
+        .await;
+        assert!(matches!(done, Ok(None)), "{done:?}");
+        polls
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_3_ms_retry_after_ms_poll_waits_3_ms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("3"));
+        // The whole-seconds form a server must also send for HTTP clients is not what Azure's SDKs wait.
+        h.insert("retry-after", HeaderValue::from_static("1"));
+        let first = retry_after(&h, SystemTime::now());
+        let ms = Duration::from_millis;
+        assert_eq!(poll_instants(first, h, 2).await, vec![ms(3), ms(6), ms(9)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_retry_after_polls_at_the_azure_sdks_default_interval() {
+        assert_eq!(
+            ClientOptions::default().default_poll_interval,
+            Duration::from_secs(30)
+        );
+        let s = Duration::from_secs;
+        assert_eq!(
+            poll_instants(None, HeaderMap::new(), 2).await,
+            vec![s(0), s(30), s(60)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_in_fractional_seconds_is_not_rounded_up() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("0.25"));
+        let ms = Duration::from_millis;
+        assert_eq!(poll_instants(None, h, 1).await, vec![ms(0), ms(250)]);
+    }
 
     #[test]
     fn tokens_round_trip_and_bare_urls_are_accepted() {
         let op = PendingOperation {
             poll_url: "https://management.azure.com/op/1".into(),
             final_url: Some("https://management.azure.com/r".into()),
+            first_poll_after: None,
         };
         assert_eq!(PendingOperation::from_token(&op.to_token()), op);
         let bare = PendingOperation::from_token("https://management.azure.com/op/2");

@@ -71,14 +71,19 @@ pub fn parse_remaining_resource(value: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The wait a throttled or busy response asks for: `retry-after-ms` / `x-ms-retry-after-ms` when present
-/// (more precise), else `Retry-After` as delta-seconds (fractions tolerated) or an HTTP-date.
+/// The wait a response asks for, in the order Azure's SDKs read it: `retry-after-ms`, then
+/// `x-ms-retry-after-ms` (milliseconds), then `Retry-After` (delta-seconds, fractions tolerated, or an
+/// HTTP-date). A header that is absent, zero or unreadable gives way to the next one, and nothing is rounded
+/// to whole seconds. This is the order of `RetryAfter` in the Azure SDK for Go
+/// (<https://github.com/Azure/azure-sdk-for-go/blob/main/sdk/azcore/internal/shared/shared.go>), which its
+/// retry policy and its long-running-operation poller both use, and of azure-core for JavaScript
+/// (`AllRetryAfterHeaders` in `@azure/core-rest-pipeline`'s throttling retry strategy).
 /// <https://www.rfc-editor.org/rfc/rfc9110#field.retry-after>
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(ms) = header_str(headers, name).and_then(|v| v.trim().parse::<f64>().ok()) {
-            if ms.is_finite() && ms >= 0.0 {
-                return Some(Duration::from_secs_f64(ms / 1000.0));
+            if ms.is_finite() && ms > 0.0 {
+                return Some(Duration::from_secs_f64(ms.min(86_400_000.0) / 1000.0));
             }
         }
     }
@@ -484,6 +489,11 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("5"));
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(5)));
         h.insert("x-ms-retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+        h.insert("retry-after-ms", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(3)));
+        // A zero milliseconds header gives way to the next one, as in Azure's SDKs.
+        h.insert("retry-after-ms", HeaderValue::from_static("0"));
         assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
     }
 

@@ -131,6 +131,12 @@ impl Sim {
             .await;
     }
 
+    /// Starts a new measured run: counters from zero (`POST /_sim/stats/reset`).
+    pub async fn reset_stats(&self) {
+        self.control(reqwest::Method::POST, "/_sim/stats/reset", None)
+            .await;
+    }
+
     /// The simulator's counters (`GET /_sim/stats`).
     pub async fn stats(&self) -> Value {
         self.control(reqwest::Method::GET, "/_sim/stats", None)
