@@ -39,7 +39,7 @@ use crate::arm::retry::Ctx;
 use crate::lb_layout::Sku;
 use crate::resources::context::Context;
 use crate::resources::timeouts::parse_duration;
-use crate::tf::decode::{Fields, Maybe};
+use crate::tf::decode::{Fields, IntoValue, Maybe};
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::path::AttributePath;
 use crate::tf::provider::{
@@ -51,13 +51,14 @@ use crate::tf::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use crate::tf::types::Type;
 use crate::tf::value::Value;
 
-use azure::{api_error, create_or_update, delete};
+use azure::{api_error, create_or_update, delete, fronted_nics};
+use membership::{ip_addresses, AddressError};
 use observe::{observe, rebuild, Observing};
 use plan::{
     keep_equivalent_prior, layout, outputs, prior_assignment, prior_frontends, recorded_lbs,
     unknown_outputs, REPLACING,
 };
-use spec::{group_id, Config, Spec, Timeouts, GROUP_TAG, OPERATIONS};
+use spec::{group_id, BackendPoolType, Config, Spec, Timeouts, GROUP_TAG, OPERATIONS};
 
 pub const TYPE_NAME: &str = "largek8s_lb_group";
 
@@ -163,6 +164,13 @@ pub fn schema() -> Schema {
     .attribute(
         Attribute::optional_computed("sku", Type::String)
             .describe("`Standard` (default) or `Basic`. Basic was retired on public Azure on 2025-09-30."),
+    )
+    .attribute(
+        Attribute::optional_computed("backend_pool_type", Type::String).describe(
+            "How the load balancers hold their nodes: `NodeIP` (by IP address, one write per load balancer for any \
+             change; Standard only, its default) or `NodeIPConfiguration` (by NIC, one write per node; Basic's only \
+             form). Changing it moves the members in place.",
+        ),
     )
     .attribute(
         Attribute::optional_computed("internal", Type::Bool)
@@ -276,6 +284,12 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
             }
         }
     }
+    if planned.backend_pool_type == Maybe::Known(None) {
+        state.insert(
+            "backend_pool_type".into(),
+            default_pool_type(&request.prior_state, replace.is_empty(), sku),
+        );
+    }
     let resolved_value = Value::Object(state.clone());
     let resolved = Config::decode(&resolved_value, &mut Diagnostics::new());
     let subscription = ctx.arm().ok().map(|arm| arm.subscription_id().to_string());
@@ -337,6 +351,24 @@ fn plan_change(ctx: &Context, request: &PlanRequest) -> (Value, Vec<AttributePat
         ),
     }
     (Value::Object(state), replace, diags)
+}
+
+/// `backend_pool_type` when the configuration leaves it out: what the group has, for a group that stays (a
+/// state from before the attribute existed is of a NIC-based group, which keeps its form until the configuration
+/// asks for another); the SKU's default for a new group.
+fn default_pool_type(prior: &Value, keeps_prior: bool, sku: Option<Sku>) -> Value {
+    if keeps_prior && !prior.is_null() {
+        let recorded = Fields::root(prior)
+            .and_then(|f| f.get::<Option<BackendPoolType>>("backend_pool_type"))
+            .ok()
+            .flatten();
+        return recorded
+            .unwrap_or(BackendPoolType::NodeIpConfiguration)
+            .into_value();
+    }
+    sku.map_or(Value::unknown(), |sku| {
+        BackendPoolType::default_for(sku).into_value()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -446,13 +478,32 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
     if diags.has_errors() {
         return respond(request.prior_state.clone(), diags);
     }
+    let fronted = fronted_nics(&planned, &sets);
+    let addresses = match settings.pool_type {
+        BackendPoolType::NodeIp => match ip_addresses(arm, &op_ctx, &settings, &fronted).await {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                // Before any write: nothing was made.
+                diags.push(match e {
+                    AddressError::Arm(e) => api_error("Reading the nodes' addresses failed", &e),
+                    AddressError::Unusable(detail) => {
+                        Diagnostic::error("Nodes cannot join an IP-based backend pool", detail)
+                            .at(AttributePath::of("backend_sets"))
+                    }
+                });
+                return respond(request.prior_state.clone(), diags);
+            }
+        },
+        BackendPoolType::NodeIpConfiguration => BTreeMap::new(),
+    };
     let result = create_or_update(
         arm,
         &op_ctx,
         &settings,
         &request.prior_state,
         &planned,
-        &sets,
+        &fronted,
+        &addresses,
     )
     .await;
     let mut recorded = planned.clone();
@@ -771,6 +822,82 @@ mod tests {
                 .iter()
                 .any(|d| d.attribute == Some(AttributePath::of("internal"))
                     && d.detail.contains("set frontend_subnet_id")),
+            "{diags:?}"
+        );
+    }
+
+    fn planned_pool_type(prior: Value, config: Value) -> Option<String> {
+        let request = PlanRequest {
+            type_name: TYPE_NAME.into(),
+            prior_state: prior,
+            proposed_new_state: config.clone(),
+            config,
+            prior_private: Vec::new(),
+            client: ClientCapabilities::default(),
+        };
+        let (state, _, diags) = plan_change(&context(false), &request);
+        assert!(!diags.has_errors(), "{diags:?}");
+        Fields::root(&state)
+            .and_then(|f| f.get::<Option<String>>("backend_pool_type"))
+            .ok()
+            .flatten()
+    }
+
+    #[test]
+    fn new_standard_groups_hold_nodes_by_ip_and_existing_groups_keep_their_form() {
+        let standard = config("Standard", Value::list([pool_set(1)]));
+        assert_eq!(
+            planned_pool_type(Value::Null, standard.clone()).as_deref(),
+            Some("NodeIP")
+        );
+        assert_eq!(
+            planned_pool_type(Value::Null, config("Basic", Value::list([pool_set(1)]))).as_deref(),
+            Some("NodeIPConfiguration")
+        );
+        // A state from before backend_pool_type existed is a NIC-based group: it stays one.
+        let mut old = standard.clone();
+        if let Value::Object(attrs) = &mut old {
+            attrs.remove("backend_pool_type");
+            attrs.insert("internal".into(), Value::Bool(false));
+        }
+        assert_eq!(
+            planned_pool_type(old, standard.clone()).as_deref(),
+            Some("NodeIPConfiguration")
+        );
+        let mut by_ip = standard.clone();
+        if let Value::Object(attrs) = &mut by_ip {
+            attrs.insert("backend_pool_type".into(), Value::string("NodeIP"));
+            attrs.insert("internal".into(), Value::Bool(false));
+        }
+        assert_eq!(
+            planned_pool_type(by_ip, standard).as_deref(),
+            Some("NodeIP")
+        );
+    }
+
+    #[test]
+    fn a_basic_group_by_node_ip_is_an_error_at_backend_pool_type() {
+        let mut cfg = config("Basic", Value::list([pool_set(1)]));
+        if let Value::Object(attrs) = &mut cfg {
+            attrs.insert("backend_pool_type".into(), Value::string("NodeIP"));
+        }
+        let diags = validate(&cfg);
+        assert!(
+            diags.iter().any(
+                |d| d.attribute == Some(AttributePath::of("backend_pool_type"))
+                    && d.detail.contains("Standard")
+            ),
+            "{diags:?}"
+        );
+        if let Value::Object(attrs) = &mut cfg {
+            attrs.insert("backend_pool_type".into(), Value::string("nodeIP"));
+        }
+        let diags = validate(&cfg);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.summary == "Unknown backend_pool_type"
+                    && d.attribute == Some(AttributePath::of("backend_pool_type"))),
             "{diags:?}"
         );
     }

@@ -13,16 +13,19 @@ use crate::arm::retry::Ctx;
 use crate::tf::diagnostics::Diagnostic;
 use crate::tf::value::Value;
 
-use super::membership::{apply_membership, members};
+use super::membership::{apply_membership, nic_members};
 use super::plan::PlannedLb;
 use super::spec::{
-    self, BackendSet, Dns, Spec, CAP_TAG, DNS_RECORD_TAG, DNS_TTL_TAG, DNS_ZONE_GROUP_TAG,
-    DNS_ZONE_TAG, GROUP_TAG,
+    self, BackendPoolType, BackendSet, Dns, Spec, CAP_TAG, DNS_RECORD_TAG, DNS_TTL_TAG,
+    DNS_ZONE_GROUP_TAG, DNS_ZONE_TAG, GROUP_TAG,
 };
 
-/// The frontend and backend pool every load balancer of a group has.
+/// The frontend every load balancer of a group has, and its backend pools: `nodes` holds NICs, `node-ips` holds
+/// IP addresses; a load balancer has the one of its group's `backend_pool_type`, and both only while an apply
+/// moves its members from one to the other.
 pub const FRONTEND: &str = "frontend";
 pub const BACKEND_POOL: &str = "nodes";
+pub const IP_POOL: &str = "node-ips";
 
 pub fn api_error(summary: &str, e: &ArmError) -> Diagnostic {
     let code = e
@@ -87,7 +90,7 @@ pub fn recorded_settings(tags: &Json) -> (Option<u64>, Value) {
     (cap, dns)
 }
 
-fn rules_json(settings: &Spec, lb_id: &ResourceId) -> (Json, Json) {
+fn rules_json(settings: &Spec, lb_id: &ResourceId, pool: &str) -> (Json, Json) {
     let sub = |kind: &str, name: &str| json!({ "id": format!("{lb_id}/{kind}/{name}") });
     let probes: Vec<Json> = settings
         .probes
@@ -111,7 +114,7 @@ fn rules_json(settings: &Spec, lb_id: &ResourceId) -> (Json, Json) {
         .map(|r| {
             let mut props = json!({
                 "frontendIPConfiguration": sub("frontendIPConfigurations", FRONTEND),
-                "backendAddressPool": sub("backendAddressPools", BACKEND_POOL),
+                "backendAddressPool": sub("backendAddressPools", pool),
                 "protocol": r.protocol,
                 "frontendPort": r.frontend_port,
                 "backendPort": r.backend_port,
@@ -127,20 +130,155 @@ fn rules_json(settings: &Spec, lb_id: &ResourceId) -> (Json, Json) {
     (Json::Array(probes), Json::Array(rules))
 }
 
-/// Creates the load balancer (and its public IP) or brings its frontend, rules, probes and tags up to date. An
-/// existing load balancer whose frontend is still the group's keeps it as it is, so its IP never changes.
+/// Where an apply is in moving members between the two forms of backend pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before NIC writes: the pool of the form the group moves to is written beside the other one, and the rules
+    /// go to whichever pool holds every node, so that no node is ever in neither form.
+    Moving,
+    /// After NIC writes: only the group's own form is left.
+    Settled,
+}
+
+/// The backend pools a write leaves a load balancer with, and the pool its rules send traffic to.
+#[derive(Debug, Clone)]
+struct Pools {
+    nic_pool: bool,
+    ip_pool: Option<Vec<Json>>,
+    rules_to: &'static str,
+}
+
+impl Pools {
+    /// What load balancer `existing` (None when new) should have in `phase`, holding `addresses` by IP when the
+    /// group is IP-based.
+    fn for_phase(
+        settings: &Spec,
+        existing: Option<&Json>,
+        addresses: &[Json],
+        phase: Phase,
+    ) -> Pools {
+        let pool = |name: &str| {
+            existing.and_then(|lb| {
+                lb["properties"]["backendAddressPools"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["name"].as_str() == Some(name))
+            })
+        };
+        match (settings.pool_type, phase) {
+            (BackendPoolType::NodeIp, phase) => Pools {
+                nic_pool: phase == Phase::Moving && pool(BACKEND_POOL).is_some(),
+                ip_pool: Some(addresses.to_vec()),
+                rules_to: IP_POOL,
+            },
+            (BackendPoolType::NodeIpConfiguration, Phase::Moving) => match pool(IP_POOL) {
+                Some(ips) => Pools {
+                    nic_pool: true,
+                    ip_pool: Some(written_addresses(ips)),
+                    rules_to: IP_POOL,
+                },
+                None => Pools {
+                    nic_pool: true,
+                    ip_pool: None,
+                    rules_to: BACKEND_POOL,
+                },
+            },
+            (BackendPoolType::NodeIpConfiguration, Phase::Settled) => Pools {
+                nic_pool: true,
+                ip_pool: None,
+                rules_to: BACKEND_POOL,
+            },
+        }
+    }
+
+    fn json(&self) -> Json {
+        let mut pools = Vec::new();
+        if self.nic_pool {
+            pools.push(json!({ "name": BACKEND_POOL }));
+        }
+        if let Some(addresses) = &self.ip_pool {
+            pools.push(json!({
+                "name": IP_POOL,
+                "properties": { "loadBalancerBackendAddresses": addresses },
+            }));
+        }
+        Json::Array(pools)
+    }
+}
+
+/// A pool's addresses as a write gives them (name, IP and virtual network), without what Azure adds.
+fn written_addresses(pool: &Json) -> Vec<Json> {
+    pool["properties"]["loadBalancerBackendAddresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            json!({
+                "name": a["name"],
+                "properties": {
+                    "ipAddress": a["properties"]["ipAddress"],
+                    "virtualNetwork": { "id": a["properties"]["virtualNetwork"]["id"] },
+                },
+            })
+        })
+        .collect()
+}
+
+/// Whether a load balancer's `backendAddressPools` already are `want`: the same pools, holding the same addresses.
+fn same_pools(have: &Json, want: &Json) -> bool {
+    type Shape = BTreeMap<String, BTreeSet<(String, String, String)>>;
+    let shape = |pools: &Json| -> Shape {
+        pools
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let addresses = p["properties"]["loadBalancerBackendAddresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        let text = |v: &Json| v.as_str().unwrap_or_default().to_ascii_lowercase();
+                        (
+                            text(&a["name"]),
+                            text(&a["properties"]["ipAddress"]),
+                            text(&a["properties"]["virtualNetwork"]["id"]),
+                        )
+                    })
+                    .collect();
+                (
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    addresses,
+                )
+            })
+            .collect()
+    };
+    shape(have) == shape(want)
+}
+
+/// Creates the load balancer (and its public IP) or brings its frontend, rules, probes, backend pools and tags up
+/// to date, in one write. An existing load balancer whose frontend is still the group's keeps it as it is, so its
+/// IP never changes.
 async fn ensure_lb(
     arm: &ArmClient,
     ctx: &Ctx,
     settings: &Spec,
     index: u64,
+    addresses: &[Json],
+    phase: Phase,
 ) -> Result<(), ArmError> {
     let lb_id = settings.lb_id(index);
-    let (probes, rules) = rules_json(settings, &lb_id);
     let path = lb_id.to_string();
     let existing = arm
         .get_optional::<Json>(ctx, &path, NETWORK_API_VERSION)
         .await?;
+    let pools = Pools::for_phase(
+        settings,
+        existing.as_ref().map(|lb| &lb.body),
+        addresses,
+        phase,
+    );
+    let (probes, rules) = rules_json(settings, &lb_id, pools.rules_to);
     let frontend = match &existing {
         Some(lb) if frontend_is_ours(settings, index, &lb.body) => None,
         _ => Some(ensure_frontend(arm, ctx, settings, index).await?),
@@ -152,7 +290,7 @@ async fn ensure_lb(
             "tags": tags_json(settings),
             "properties": {
                 "frontendIPConfigurations": [{ "name": FRONTEND, "properties": frontend }],
-                "backendAddressPools": [{ "name": BACKEND_POOL }],
+                "backendAddressPools": pools.json(),
                 "probes": probes,
                 "loadBalancingRules": rules,
             },
@@ -175,6 +313,7 @@ async fn ensure_lb(
             .map_or(0, Vec::len)
             == settings.rules.len()
         && same_rules(&body, &probes, &rules)
+        && same_pools(&body["properties"]["backendAddressPools"], &pools.json())
         && body["tags"] == tags_json(settings);
     if unchanged {
         return Ok(());
@@ -186,6 +325,7 @@ async fn ensure_lb(
     };
     props.insert("probes".into(), probes);
     props.insert("loadBalancingRules".into(), rules);
+    props.insert("backendAddressPools".into(), pools.json());
     if let Some(frontend) = frontend {
         props.insert(
             "frontendIPConfigurations".into(),
@@ -329,7 +469,7 @@ async fn delete_lb(
         .get_optional::<Json>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
         .await?
     {
-        let leaving = members(&lb.body)
+        let leaving = nic_members(&lb.body)
             .into_iter()
             .map(|nic| (nic, None))
             .collect();
@@ -356,44 +496,66 @@ fn state_indices(state: &Value, settings: &Spec) -> BTreeSet<u64> {
         .collect()
 }
 
+/// The NICs each planned load balancer fronts (lower-cased ID -> ID), from the backend sets.
+pub fn fronted_nics(
+    planned: &[PlannedLb],
+    sets: &[BackendSet],
+) -> Vec<(u64, BTreeMap<String, ResourceId>)> {
+    planned
+        .iter()
+        .map(|lb| {
+            let ids: BTreeSet<String> = lb
+                .sets
+                .iter()
+                .map(|id| id.to_string().to_ascii_lowercase())
+                .collect();
+            let nics = sets
+                .iter()
+                .filter(|set| {
+                    set.id
+                        .as_ref()
+                        .is_some_and(|id| ids.contains(&id.to_string().to_ascii_lowercase()))
+                })
+                .flat_map(|set| set.nics.iter().flatten())
+                .map(|nic| (nic.to_string().to_ascii_lowercase(), nic.clone()))
+                .collect();
+            (lb.index, nics)
+        })
+        .collect()
+}
+
+/// Brings the planned load balancers, their members (`fronted`, by IP with `addresses` for an IP-based group),
+/// the deletions and the DNS record to what the plan says.
 pub async fn create_or_update(
     arm: &ArmClient,
     ctx: &Ctx,
     settings: &Spec,
     prior: &Value,
     planned: &[PlannedLb],
-    sets: &[BackendSet],
+    fronted: &[(u64, BTreeMap<String, ResourceId>)],
+    addresses: &BTreeMap<u64, Vec<Json>>,
 ) -> Result<(), ArmError> {
+    let none = Vec::new();
     for lb in planned {
         ctx.check("creating the group's load balancers")?;
-        ensure_lb(arm, ctx, settings, lb.index).await?;
+        let addresses = addresses.get(&lb.index).unwrap_or(&none);
+        ensure_lb(arm, ctx, settings, lb.index, addresses, Phase::Moving).await?;
     }
-    // Desired membership: every NIC of every set joins its set's load balancer.
+    // Desired NIC membership: for a NIC-based group, every NIC of every set joins its set's load balancer; for an
+    // IP-based one, none.
     let mut desired: BTreeMap<String, (ResourceId, String)> = BTreeMap::new();
-    for lb in planned {
-        let pool = format!(
-            "{}/backendAddressPools/{BACKEND_POOL}",
-            settings.lb_id(lb.index)
-        );
-        let fronted: BTreeSet<String> = lb
-            .sets
-            .iter()
-            .map(|id| id.to_string().to_ascii_lowercase())
-            .collect();
-        for set in sets {
-            let Some(id) = &set.id else { continue };
-            if !fronted.contains(&id.to_string().to_ascii_lowercase()) {
-                continue;
-            }
-            for nic in set.nics.iter().flatten() {
-                desired.insert(
-                    nic.to_string().to_ascii_lowercase(),
-                    (nic.clone(), pool.clone()),
-                );
+    if settings.pool_type == BackendPoolType::NodeIpConfiguration {
+        for (index, nics) in fronted {
+            let pool = format!(
+                "{}/backendAddressPools/{BACKEND_POOL}",
+                settings.lb_id(*index)
+            );
+            for (key, nic) in nics {
+                desired.insert(key.clone(), (nic.clone(), pool.clone()));
             }
         }
     }
-    // Current membership, from the load balancers themselves: catches out-of-band joins and removed nodes.
+    // Current NIC membership, from the load balancers themselves: catches out-of-band joins and removed nodes.
     let mut changes = Vec::new();
     let mut current: BTreeMap<String, String> = BTreeMap::new();
     let mut bodies = Vec::new();
@@ -404,15 +566,14 @@ pub async fn create_or_update(
             .get::<Json>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
             .await?
             .body;
-        bodies.push((lb.index, body));
-        let body = bodies.last().map_or(&Json::Null, |(_, b)| b);
-        for nic in members(body) {
+        for nic in nic_members(&body) {
             let key = nic.to_string().to_ascii_lowercase();
             if !desired.contains_key(&key) {
                 changes.push((nic, None));
             }
             current.insert(key, pool.clone());
         }
+        bodies.push((lb.index, body));
     }
     for (key, (nic, pool)) in &desired {
         if current.get(key) != Some(&pool.to_ascii_lowercase()) {
@@ -422,6 +583,10 @@ pub async fn create_or_update(
     // Leavers first, so a set moving between load balancers never sits in two pools at once.
     changes.sort_by_key(|(_, pool)| pool.is_some());
     apply_membership(arm, ctx, settings, changes).await?;
+    for lb in planned {
+        let addresses = addresses.get(&lb.index).unwrap_or(&none);
+        ensure_lb(arm, ctx, settings, lb.index, addresses, Phase::Settled).await?;
+    }
     let keep: BTreeSet<u64> = planned.iter().map(|lb| lb.index).collect();
     for index in state_indices(prior, settings).difference(&keep) {
         ctx.check("deleting load balancers no longer needed")?;

@@ -1,5 +1,8 @@
-//! Backend membership by NIC: each node's primary IP configuration points at its load balancer's pool, and
-//! the load balancer lists the IP configurations that point at it.
+//! Backend membership, in the two forms Azure has: by NIC (each node's primary IP configuration points at its
+//! load balancer's pool, which lists the IP configurations that point at it) and by IP address (the load
+//! balancer's pool lists the nodes' addresses with their virtual network, in its own body).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value as Json};
@@ -10,6 +13,7 @@ use crate::arm::ids::ResourceId;
 use crate::arm::models::NETWORK_API_VERSION;
 use crate::arm::retry::Ctx;
 
+use super::azure::BACKEND_POOL;
 use super::spec::Spec;
 
 /// NIC writes in flight at once. The Network RP allows 1,000 writes per 5 minutes per subscription
@@ -121,18 +125,159 @@ pub async fn apply_membership(
     results.into_iter().collect()
 }
 
-/// The NICs currently in a load balancer's backend pools.
+/// The NICs in a load balancer's NIC pool (`nodes`), which NIC writes put them in and take them out of.
+pub fn nic_members(lb: &Json) -> Vec<ResourceId> {
+    pools(lb)
+        .filter(|p| p["name"].as_str() == Some(BACKEND_POOL))
+        .flat_map(configs_of_nics)
+        .collect()
+}
+
+/// Every NIC a load balancer fronts, in either form: members of its pools by IP configuration, and the NICs
+/// holding its backend addresses (`networkInterfaceIPConfiguration`, which Azure resolves from each address).
 pub fn members(lb: &Json) -> Vec<ResourceId> {
+    let mut seen = BTreeSet::new();
+    pools(lb)
+        .flat_map(|p| {
+            let by_address = p["properties"]["loadBalancerBackendAddresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    nic_of_config(&a["properties"]["networkInterfaceIPConfiguration"]["id"])
+                });
+            configs_of_nics(p)
+                .into_iter()
+                .chain(by_address)
+                .collect::<Vec<_>>()
+        })
+        .filter(|nic| seen.insert(nic.to_string().to_ascii_lowercase()))
+        .collect()
+}
+
+fn pools(lb: &Json) -> impl Iterator<Item = &Json> {
     lb["properties"]["backendAddressPools"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|p| {
-            p["properties"]["backendIPConfigurations"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|c| ResourceId::parse(c["id"].as_str()?).ok()?.parent())
+}
+
+fn configs_of_nics(pool: &Json) -> Vec<ResourceId> {
+    pool["properties"]["backendIPConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| nic_of_config(&c["id"]))
         .collect()
+}
+
+/// The NIC of an IP configuration ID.
+fn nic_of_config(id: &Json) -> Option<ResourceId> {
+    ResourceId::parse(id.as_str()?).ok()?.parent()
+}
+
+/// Why nodes cannot be given to an IP-based backend pool.
+#[derive(Debug)]
+pub enum AddressError {
+    Arm(ArmError),
+    /// A node Azure's IP-based pools cannot hold, with what to do about it.
+    Unusable(String),
+}
+
+impl From<ArmError> for AddressError {
+    fn from(e: ArmError) -> AddressError {
+        AddressError::Arm(e)
+    }
+}
+
+/// For an IP-based group, each planned load balancer's backend addresses: the private IP of every NIC it fronts
+/// with that NIC's virtual network, from the NIC lists of their resource groups (O(pages), not O(nodes)). Azure's
+/// IP-based pools hold only addresses in the load balancer's virtual network
+/// (<https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations>): nodes of one load
+/// balancer in two virtual networks, or of an internal group outside its frontend's, fail here before any write.
+pub async fn ip_addresses(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    settings: &Spec,
+    fronted: &[(u64, BTreeMap<String, ResourceId>)],
+) -> Result<BTreeMap<u64, Vec<Json>>, AddressError> {
+    let groups: BTreeMap<String, ResourceId> = fronted
+        .iter()
+        .flat_map(|(_, nics)| nics.values())
+        .filter_map(|nic| {
+            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
+            Some((g.to_string().to_ascii_lowercase(), g))
+        })
+        .collect();
+    // Lower-cased NIC ID -> (NIC name, private IP, virtual network ID) of its primary IP configuration.
+    let mut found: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for g in groups.values() {
+        let listed: Vec<Json> = arm
+            .list(
+                ctx,
+                &format!("{g}/providers/Microsoft.Network/networkInterfaces"),
+                NETWORK_API_VERSION,
+            )
+            .await?;
+        for nic in listed {
+            let configs = nic["properties"]["ipConfigurations"].as_array();
+            let primary = configs.and_then(|c| {
+                c.iter()
+                    .find(|c| c["properties"]["primary"].as_bool() == Some(true))
+                    .or_else(|| c.first())
+            });
+            let (Some(id), Some(name), Some(config)) =
+                (nic["id"].as_str(), nic["name"].as_str(), primary)
+            else {
+                continue;
+            };
+            let ip = config["properties"]["privateIPAddress"].as_str();
+            let vnet = config["properties"]["subnet"]["id"]
+                .as_str()
+                .and_then(|s| ResourceId::parse(s).ok()?.parent());
+            if let (Some(ip), Some(vnet)) = (ip, vnet) {
+                found.insert(
+                    id.to_ascii_lowercase(),
+                    (name.to_string(), ip.to_string(), vnet.to_string()),
+                );
+            }
+        }
+    }
+    let frontend_vnet = settings
+        .subnet
+        .as_ref()
+        .filter(|_| settings.internal)
+        .and_then(ResourceId::parent);
+    let mut out = BTreeMap::new();
+    for (index, nics) in fronted {
+        let mut vnet: Option<String> = frontend_vnet.as_ref().map(ResourceId::to_string);
+        let mut addresses = Vec::with_capacity(nics.len());
+        for (key, nic) in nics {
+            let Some((name, ip, nic_vnet)) = found.get(key) else {
+                return Err(AddressError::Unusable(format!(
+                    "Network interface {nic} has no private IP address in a subnet to put in an IP-based backend \
+                     pool: check the NIC, or set backend_pool_type = \"NodeIPConfiguration\"."
+                )));
+            };
+            match &vnet {
+                Some(expected) if !expected.eq_ignore_ascii_case(nic_vnet) => {
+                    return Err(AddressError::Unusable(format!(
+                        "Network interface {nic} is in virtual network {nic_vnet}, but load balancer {} holds nodes of \
+                         virtual network {expected}: an IP-based backend pool holds only addresses in the load \
+                         balancer's virtual network (https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations). \
+                         Put the backend sets' nodes in one virtual network, or set backend_pool_type = \"NodeIPConfiguration\".",
+                        settings.lb_name(*index)
+                    )))
+                }
+                Some(_) => {}
+                None => vnet = Some(nic_vnet.clone()),
+            }
+            addresses.push(json!({
+                "name": name,
+                "properties": { "ipAddress": ip, "virtualNetwork": { "id": nic_vnet } },
+            }));
+        }
+        out.insert(*index, addresses);
+    }
+    Ok(out)
 }

@@ -12,13 +12,15 @@ use crate::arm::ids::ResourceId;
 use crate::arm::models::{COMPUTE_API_VERSION, NETWORK_API_VERSION};
 use crate::arm::retry::Ctx;
 use crate::lb_layout::Sku;
-use crate::tf::decode::{Fields, Maybe};
+use crate::tf::decode::{Fields, IntoValue, Maybe};
 use crate::tf::value::Value;
 
-use super::azure::{frontend_ip, is_own_tag, recorded_settings};
+use super::azure::{frontend_ip, is_own_tag, recorded_settings, IP_POOL};
 use super::membership::members;
 use super::plan::{outputs, recorded_lbs, PlannedLb};
-use super::spec::{explicit_backend_sets, index_in, membership_of, Spec, GROUP_TAG};
+use super::spec::{
+    explicit_backend_sets, index_in, membership_of, BackendPoolType, Spec, GROUP_TAG,
+};
 
 /// What `observe` makes of what it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +330,7 @@ pub async fn rebuild(
                 .map_or(Value::Null, Value::string),
         ),
         ("sku", Value::string(sku.as_str())),
+        ("backend_pool_type", pool_type_of(first).into_value()),
         ("internal", Value::Bool(subnet.is_some())),
         (
             "frontend_subnet_id",
@@ -360,4 +363,19 @@ pub async fn rebuild(
     observe(arm, ctx, &settings, &state, &lbs, Observing::Refresh)
         .await
         .map(Some)
+}
+
+/// The form a load balancer holds its members in: by IP once it has the pool of addresses (during a move both
+/// pools exist, and the addresses are the form being moved to or still serving).
+fn pool_type_of(lb: &Json) -> BackendPoolType {
+    let has_ip_pool = lb["properties"]["backendAddressPools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["name"].as_str() == Some(IP_POOL));
+    if has_ip_pool {
+        BackendPoolType::NodeIp
+    } else {
+        BackendPoolType::NodeIpConfiguration
+    }
 }

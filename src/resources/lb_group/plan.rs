@@ -159,7 +159,12 @@ fn cloud_provider_config(spec: &Spec, lbs: &[PlannedLb]) -> Value {
         })
         .collect();
     Value::string(
-        json!({ "loadBalancerSku": "standard", "multipleStandardLoadBalancerConfigurations": configs }).to_string(),
+        json!({
+            "loadBalancerSku": "standard",
+            "loadBalancerBackendPoolConfigurationType": spec.pool_type.cloud_provider_value(),
+            "multipleStandardLoadBalancerConfigurations": configs,
+        })
+        .to_string(),
     )
 }
 

@@ -46,6 +46,61 @@ impl std::fmt::Display for Sku {
 
 crate::from_str_value!(Sku);
 
+/// How a group's load balancers hold their nodes, named after cloud-provider-azure's
+/// `loadBalancerBackendPoolConfigurationType` (`nodeIP`, `nodeIPConfiguration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendPoolType {
+    /// By IP address and virtual network, in the load balancer's own body: one write per load balancer for any
+    /// membership change. Standard only.
+    NodeIp,
+    /// By NIC: each node's IP configuration points at the pool, one NIC write per node that joins or leaves.
+    NodeIpConfiguration,
+}
+
+impl BackendPoolType {
+    /// What a group plans when the configuration leaves `backend_pool_type` out: by IP for Standard; Basic has no
+    /// IP-based pools.
+    pub fn default_for(sku: Sku) -> BackendPoolType {
+        match sku {
+            Sku::Standard => BackendPoolType::NodeIp,
+            Sku::Basic => BackendPoolType::NodeIpConfiguration,
+        }
+    }
+
+    /// The value of `loadBalancerBackendPoolConfigurationType` in cloud-provider-azure's configuration.
+    pub fn cloud_provider_value(self) -> &'static str {
+        match self {
+            BackendPoolType::NodeIp => "nodeIP",
+            BackendPoolType::NodeIpConfiguration => "nodeIPConfiguration",
+        }
+    }
+}
+
+impl std::str::FromStr for BackendPoolType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<BackendPoolType, String> {
+        match s {
+            "NodeIP" => Ok(BackendPoolType::NodeIp),
+            "NodeIPConfiguration" => Ok(BackendPoolType::NodeIpConfiguration),
+            _ => {
+                Err("backend_pool_type must be \"NodeIP\" or \"NodeIPConfiguration\".".to_string())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for BackendPoolType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendPoolType::NodeIp => "NodeIP",
+            BackendPoolType::NodeIpConfiguration => "NodeIPConfiguration",
+        })
+    }
+}
+
+crate::from_str_value!(BackendPoolType);
+
 /// ARM IDs of one kind, decoded from configuration strings; a malformed one or one of another kind is an
 /// error at its attribute that names the kind expected.
 macro_rules! typed_id {
@@ -522,6 +577,7 @@ pub struct Config {
     pub name: Maybe<Option<String>>,
     pub resource_group_name: Maybe<Option<String>>,
     pub sku: Maybe<Option<Sku>>,
+    pub backend_pool_type: Maybe<Option<BackendPoolType>>,
     pub internal: Maybe<Option<bool>>,
     pub frontend_subnet_id: Maybe<Option<SubnetId>>,
     pub max_backend_nodes: Maybe<Option<Number>>,
@@ -560,6 +616,12 @@ impl Config {
                 diags,
             ),
             sku: field(&fields, "sku", "Unknown SKU", diags),
+            backend_pool_type: field(
+                &fields,
+                "backend_pool_type",
+                "Unknown backend_pool_type",
+                diags,
+            ),
             internal: field(&fields, "internal", "Invalid internal", diags),
             frontend_subnet_id: field(&fields, "frontend_subnet_id", "Invalid resource ID", diags),
             max_backend_nodes: field(
@@ -583,6 +645,7 @@ impl Config {
             name: Maybe::Unknown,
             resource_group_name: Maybe::Unknown,
             sku: Maybe::Unknown,
+            backend_pool_type: Maybe::Unknown,
             internal: Maybe::Unknown,
             frontend_subnet_id: Maybe::Unknown,
             max_backend_nodes: Maybe::Unknown,
@@ -607,6 +670,7 @@ pub struct Spec {
     pub group: ResourceId,
     pub location: String,
     pub sku: Sku,
+    pub pool_type: BackendPoolType,
     pub internal: bool,
     pub subnet: Option<ResourceId>,
     pub cap: u64,
@@ -637,6 +701,11 @@ impl Spec {
             .get::<Option<Sku>>("sku")
             .map_err(missing)?
             .unwrap_or(Sku::Standard);
+        // A state written before backend_pool_type existed is of a group whose members are NICs.
+        let pool_type = f
+            .get::<Option<BackendPoolType>>("backend_pool_type")
+            .map_err(missing)?
+            .unwrap_or(BackendPoolType::NodeIpConfiguration);
         let cap = f
             .get::<Maybe<Option<u64>>>("max_backend_nodes")
             .ok()
@@ -670,6 +739,7 @@ impl Spec {
             name,
             location,
             sku,
+            pool_type,
             internal: f
                 .get::<Maybe<Option<bool>>>("internal")
                 .ok()

@@ -12,7 +12,9 @@ use crate::tf::number::Number;
 use crate::tf::path::AttributePath;
 use crate::tf::value::Value;
 
-use super::spec::{known_entries, BackendSet, Config, DnsInput, ProbeInput, RuleInput};
+use super::spec::{
+    known_entries, BackendPoolType, BackendSet, Config, DnsInput, ProbeInput, RuleInput,
+};
 
 /// Azure's rule protocols; `All` is the HA-ports rule of an internal Standard load balancer
 /// (https://learn.microsoft.com/azure/load-balancer/load-balancer-ha-ports-overview).
@@ -54,6 +56,19 @@ pub fn check(value: &Value, config: &Config, diags: &mut Diagnostics) -> Option<
         },
         _ => None,
     };
+    if sku == Some(Sku::Basic)
+        && config.backend_pool_type.present() == Some(&BackendPoolType::NodeIp)
+    {
+        diags.push(
+            Diagnostic::error(
+                "NodeIP needs a Standard load balancer",
+                "Azure's IP-based backend pools are for Standard load balancers only \
+                 (https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations): set \
+                 backend_pool_type = \"NodeIPConfiguration\" (or leave it out) for a Basic group, or use sku = \"Standard\".",
+            )
+            .at(AttributePath::of("backend_pool_type")),
+        );
+    }
     if config.internal.present() == Some(&true) && config.frontend_subnet_id == Maybe::Known(None) {
         diags.push(
             Diagnostic::error(
