@@ -606,6 +606,24 @@ fn puts(base: &str, ty: &str) -> u64 {
         .sum()
 }
 
+/// How many PUTs of resources of type `ty` the simulator has accepted (answered with a 2xx).
+fn accepted_puts(base: &str, ty: &str) -> u64 {
+    let (_, stats) = sim_control(base, "GET", "/_sim/stats", None);
+    stats["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["status"].as_u64().is_some_and(|s| s < 300)
+                && r["resourceType"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+        })
+        .filter_map(|r| r["count"].as_u64())
+        .sum()
+}
+
 /// Sets a NIC's backend pools (on its first IP configuration) out of band.
 fn set_nic_pools(base: &str, nic: &str, pools: Value) {
     let mut body = resource(base, nic);
@@ -1153,8 +1171,9 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
             })
             .collect()
     };
-    let lb_puts = || puts(&base, "Microsoft.Network/loadBalancers");
-    let nic_puts = || puts(&base, "Microsoft.Network/networkInterfaces");
+    // Writes Azure accepted: a request refused for throttling or a busy resource and sent again is one write.
+    let lb_puts = || accepted_puts(&base, "Microsoft.Network/loadBalancers");
+    let nic_puts = || accepted_puts(&base, "Microsoft.Network/networkInterfaces");
     let ws = workspace();
 
     // 450 nodes in three sets: two load balancers (300 + 150), each written once, and not one NIC write.
@@ -1335,4 +1354,67 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
     }
     assert!(pool_members(&base).is_empty());
+}
+
+#[test]
+fn a_group_from_before_backend_pool_type_keeps_its_nics_and_records_the_form_without_writing() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    let set = make_set(&base, "old", 0, 4);
+    let sets = format!("[{}]", explicit_hcl(&set));
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config(
+            &simulator,
+            &group_hcl(
+                "Standard",
+                &sets,
+                "  backend_pool_type = \"NodeIPConfiguration\"\n",
+            ),
+        ),
+    );
+    apply(&ws);
+    // The state as a provider without backend_pool_type wrote it, and a configuration that leaves it out.
+    let pulled = ws.terraform(&["state", "pull"]);
+    assert!(pulled.success, "state pull failed:\n{}", pulled.text());
+    let mut state: Value = serde_json::from_str(&pulled.stdout)
+        .unwrap_or_else(|e| panic!("state pull is not JSON: {e}"));
+    if let Some(attrs) = state["resources"][0]["instances"][0]["attributes"].as_object_mut() {
+        attrs.remove("backend_pool_type");
+    }
+    state["serial"] = json!(state["serial"].as_u64().unwrap_or(0) + 1);
+    ws.write("old.tfstate", &state.to_string());
+    let run = ws.terraform(&["state", "push", "old.tfstate"]);
+    assert!(run.success, "state push failed:\n{}", run.text());
+    ws.write(
+        "main.tf",
+        &config(&simulator, &group_hcl("Standard", &sets, "")),
+    );
+
+    let (code, text) = plan_code(&ws);
+    assert!(
+        code == 2
+            && text.contains("+ backend_pool_type")
+            && text.contains("\"NodeIPConfiguration\"")
+            && text.contains("0 to add, 1 to change, 0 to destroy"),
+        "the group stays NIC-based and records its form in place:\n{text}"
+    );
+    let writes = || {
+        let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+        stats["byMethod"]["PUT"].as_u64().unwrap_or(0)
+    };
+    let before = writes();
+    apply(&ws);
+    assert_eq!(
+        writes(),
+        before,
+        "recording the form writes nothing to Azure"
+    );
+    assert_eq!(
+        pool_sizes(&base).values().sum::<usize>(),
+        4,
+        "every node is still a member by NIC"
+    );
+    assert_no_changes(&ws);
 }

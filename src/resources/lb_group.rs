@@ -8,19 +8,24 @@
 //! (what exists, for read, import and the state after apply).
 //!
 //! # Design
-//! - What it owns in Azure: per load balancer `<name>-lb-<i>`, the load balancer (frontend `frontend`,
-//!   backend pool `nodes`, the group's rules and probes), for a public group its Static public IP
-//!   `<name>-lb-<i>-pip`, and the membership of the nodes' NICs in the pool; with `dns`, one A record set
-//!   holding every frontend IP. It owns no NIC, VM or availability set: those are the pool's.
+//! - What it owns in Azure: per load balancer `<name>-lb-<i>`, the load balancer (frontend `frontend`, the
+//!   group's rules and probes, and the backend pool of its `backend_pool_type`: `node-ips` listing the nodes'
+//!   addresses for `NodeIP`, `nodes` referenced from the nodes' NICs for `NodeIPConfiguration`), for a public
+//!   group its Static public IP `<name>-lb-<i>-pip`, and, NIC-based, the NICs' references to `nodes`; with
+//!   `dns`, one A record set holding every frontend IP. It owns no NIC, VM or availability set: those are the
+//!   pool's.
 //! - Tags: `largek8s-lb-group = <name>` on every load balancer and public IP (import and delete find them by
 //!   it); on load balancers also the cap and the DNS record (`largek8s-lb-group-*`), which Azure does not
 //!   keep anywhere else, so import recovers the configuration. Users' `tags` sit beside them.
 //! - Indices are stable: a set keeps its load balancer while it fits, so frontend IPs never change on scale.
-//! - Order of calls on apply: each planned load balancer (its public IP first), then membership (leavers
-//!   before joiners, so a set moving between load balancers is never in two pools), then load balancers no
-//!   longer planned (members leave, the load balancer goes, then its public IP), then the DNS record.
-//!   Delete: the DNS record, then every load balancer the state or the group tag names. Read: one GET per
-//!   load balancer (and per public IP), plus list pages when membership drifted.
+//! - Order of calls on apply: for `NodeIP`, the NIC lists of the nodes' resource groups (their addresses);
+//!   each planned load balancer (its public IP first) in one write with its rules and the pool of the group's
+//!   form, keeping the other form's pool and the rules on it while members move; then NIC membership (leavers
+//!   before joiners, so a set moving between load balancers is never in two pools); then each load balancer
+//!   again, dropping the other form (a write only when it had one); then load balancers no longer planned
+//!   (NIC members leave, the load balancer goes, then its public IP); then the DNS record. Delete: the DNS
+//!   record, then every load balancer the state or the group tag names. Read: one GET per load balancer (and
+//!   per public IP), plus list pages when membership drifted.
 
 mod azure;
 mod membership;
@@ -694,14 +699,15 @@ mod tests {
     use super::*;
     use crate::resources::context::Unconfigured;
 
-    const SET: &str =
+    pub(super) const SET: &str =
         "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-0";
 
-    fn nic(j: usize) -> String {
+    pub(super) fn nic(j: usize) -> String {
         format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/web-0-{j}-nic")
     }
 
-    fn pool_set(nodes: usize) -> Value {
+    /// A pool's availability set of `nodes` nodes, as `largek8s_pool.availability_sets` has it.
+    pub(super) fn pool_set(nodes: usize) -> Value {
         Value::object([
             ("index", Value::number(0u64)),
             ("name", Value::string("web-as-0")),

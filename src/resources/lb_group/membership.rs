@@ -176,6 +176,31 @@ fn nic_of_config(id: &Json) -> Option<ResourceId> {
     ResourceId::parse(id.as_str()?).ok()?.parent()
 }
 
+/// The resource groups `nics` live in, each once.
+pub fn resource_groups<'a>(nics: impl Iterator<Item = &'a ResourceId>) -> Vec<ResourceId> {
+    let groups: BTreeMap<String, ResourceId> = nics
+        .filter_map(|nic| {
+            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
+            Some((g.to_string().to_ascii_lowercase(), g))
+        })
+        .collect();
+    groups.into_values().collect()
+}
+
+/// Every NIC of resource group `group`, from its list (a few pages, not one read per NIC).
+pub async fn list_nics(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    group: &ResourceId,
+) -> Result<Vec<Json>, ArmError> {
+    arm.list(
+        ctx,
+        &format!("{group}/providers/Microsoft.Network/networkInterfaces"),
+        NETWORK_API_VERSION,
+    )
+    .await
+}
+
 /// Why nodes cannot be given to an IP-based backend pool.
 #[derive(Debug)]
 pub enum AddressError {
@@ -201,24 +226,11 @@ pub async fn ip_addresses(
     settings: &Spec,
     fronted: &[(u64, BTreeMap<String, ResourceId>)],
 ) -> Result<BTreeMap<u64, Vec<Json>>, AddressError> {
-    let groups: BTreeMap<String, ResourceId> = fronted
-        .iter()
-        .flat_map(|(_, nics)| nics.values())
-        .filter_map(|nic| {
-            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
-            Some((g.to_string().to_ascii_lowercase(), g))
-        })
-        .collect();
+    let groups = resource_groups(fronted.iter().flat_map(|(_, nics)| nics.values()));
     // Lower-cased NIC ID -> (NIC name, private IP, virtual network ID) of its primary IP configuration.
     let mut found: BTreeMap<String, (String, String, String)> = BTreeMap::new();
-    for g in groups.values() {
-        let listed: Vec<Json> = arm
-            .list(
-                ctx,
-                &format!("{g}/providers/Microsoft.Network/networkInterfaces"),
-                NETWORK_API_VERSION,
-            )
-            .await?;
+    for g in &groups {
+        let listed = list_nics(arm, ctx, g).await?;
         for nic in listed {
             let configs = nic["properties"]["ipConfigurations"].as_array();
             let primary = configs.and_then(|c| {

@@ -16,7 +16,7 @@ use crate::tf::decode::{Fields, IntoValue, Maybe};
 use crate::tf::value::Value;
 
 use super::azure::{frontend_ip, is_own_tag, recorded_settings, IP_POOL};
-use super::membership::members;
+use super::membership::{list_nics, members, resource_groups};
 use super::plan::{outputs, recorded_lbs, PlannedLb};
 use super::spec::{
     explicit_backend_sets, index_in, membership_of, BackendPoolType, Spec, GROUP_TAG,
@@ -144,23 +144,11 @@ async fn sets_of_nics(
     ctx: &Ctx,
     nics: &[ResourceId],
 ) -> Result<BTreeMap<String, String>, ArmError> {
-    let groups: BTreeMap<String, ResourceId> = nics
-        .iter()
-        .filter_map(|nic| {
-            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
-            Some((g.to_string().to_ascii_lowercase(), g))
-        })
-        .collect();
+    let groups = resource_groups(nics.iter());
     let mut vm_of_nic: BTreeMap<String, String> = BTreeMap::new();
     let mut set_of_vm: BTreeMap<String, String> = BTreeMap::new();
-    for g in groups.values() {
-        let listed: Vec<Json> = arm
-            .list(
-                ctx,
-                &format!("{g}/providers/Microsoft.Network/networkInterfaces"),
-                NETWORK_API_VERSION,
-            )
-            .await?;
+    for g in &groups {
+        let listed = list_nics(arm, ctx, g).await?;
         for nic in listed {
             if let (Some(id), Some(vm)) = (
                 nic["id"].as_str(),

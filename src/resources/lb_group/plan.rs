@@ -290,32 +290,7 @@ mod tests {
     use super::*;
     use crate::arm::ids::ResourceKind;
 
-    const SET: &str =
-        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-0";
-
-    fn nic(j: usize) -> String {
-        format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkInterfaces/web-0-{j}-nic")
-    }
-
-    fn pool_set(nodes: usize) -> Value {
-        Value::object([
-            ("index", Value::number(0u64)),
-            ("name", Value::string("web-as-0")),
-            ("id", Value::string(SET)),
-            ("node_count", Value::number(nodes as u64)),
-            (
-                "nodes",
-                Value::list((0..nodes).map(|j| {
-                    Value::object([
-                        ("name", Value::string(format!("web-0-{j}"))),
-                        ("vm_id", Value::string("vm")),
-                        ("nic_id", Value::string(nic(j))),
-                        ("private_ip", Value::string("10.0.0.4")),
-                    ])
-                })),
-            ),
-        ])
-    }
+    use super::super::tests::{nic, pool_set, spec_with_dns, SET};
 
     fn explicit(nodes: usize) -> Value {
         Value::list([Value::object([
@@ -372,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_load_balancer_keeps_its_sets_in_their_prior_order_and_appends_new_ones() {
-        let spec = super::super::tests::spec_with_dns(None);
+        let spec = spec_with_dns(None);
         let set = |i: usize| {
             ResourceId::parse_as(
                 &format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-{i}"),

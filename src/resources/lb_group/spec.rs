@@ -857,10 +857,8 @@ pub fn recorded(state: &Value) -> Vec<LbEntry> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::SET;
     use super::*;
-
-    const SET: &str =
-        "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/availabilitySets/web-as-0";
 
     #[test]
     fn both_shapes_of_backend_sets_decode_to_the_same_sets() {
