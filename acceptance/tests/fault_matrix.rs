@@ -61,6 +61,7 @@ fn config(url: &str, node_count: usize, pool_extra: &str, parts: Parts) -> Strin
         text.push_str(&format!(
             "\nresource \"largek8s_lb_group\" \"web\" {{\n  name                = \"web\"\n  \
              resource_group_name = \"largek8s-demo\"\n  location            = \"westeurope\"\n  sku                 = \"Standard\"\n  \
+             backend_pool_type   = \"NodeIPConfiguration\"\n  \
              backend_sets        = largek8s_pool.agents.availability_sets\n  \
              rules  = [{{ name = \"https\", protocol = \"Tcp\", frontend_port = 443, backend_port = 30443, probe_name = \"https\" }}]\n  \
              probes = [{{ name = \"https\", protocol = \"Tcp\", port = 30443 }}]\n}}\n\n\

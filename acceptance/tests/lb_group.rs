@@ -68,8 +68,9 @@ fn make_set(base: &str, prefix: &str, index: usize, nodes: usize) -> Set {
             let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/{prefix}-{index}-{j:03}", rg_id());
             put(base, &nic, json!({
                 "location": "westeurope",
-                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "properties": {
-                    "primary": true, "privateIPAllocationMethod": "Dynamic", "subnet": { "id": subnet } } }] }
+                "properties": { "ipConfigurations": [{ "name": "ipconfig1", "id": format!("{nic}/ipConfigurations/ipconfig1"), "properties": {
+                    "primary": true, "privateIPAllocationMethod": "Static",
+                    "privateIPAddress": format!("10.0.{index}.{}", j + 4), "subnet": { "id": subnet } } }] }
             }));
             put(base, &vm, json!({
                 "location": "westeurope",
@@ -87,16 +88,7 @@ fn make_set(base: &str, prefix: &str, index: usize, nodes: usize) -> Set {
 
 /// The `{availability_set_id, nic_ids}` form.
 fn explicit_hcl(set: &Set) -> String {
-    let nics: Vec<String> = set
-        .nodes
-        .iter()
-        .map(|(_, nic)| format!("\"{nic}\""))
-        .collect();
-    format!(
-        "{{ availability_set_id = \"{}\", nic_ids = [{}] }}",
-        set.id,
-        nics.join(", ")
-    )
+    explicit_hcl_first(set, set.nodes.len())
 }
 
 /// The shape of a `largek8s_pool`'s `availability_sets` element.
@@ -146,7 +138,18 @@ fn config(simulator: &Simulator, group: &str) -> String {
     )
 }
 
+/// A group block; Standard groups here hold their nodes by NIC (`NodeIPConfiguration`), the form these tests
+/// check on the NICs; the IP-based form has its own test below.
 fn group_block(sku: &str, backend_sets: &str, extra: &str) -> String {
+    let form = if sku == "Standard" {
+        "  backend_pool_type = \"NodeIPConfiguration\"\n"
+    } else {
+        ""
+    };
+    group_hcl(sku, backend_sets, &format!("{form}{extra}"))
+}
+
+fn group_hcl(sku: &str, backend_sets: &str, extra: &str) -> String {
     format!(
         "resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
          sku = \"{sku}\"\n  backend_sets = {backend_sets}\n  \
@@ -603,6 +606,24 @@ fn puts(base: &str, ty: &str) -> u64 {
         .sum()
 }
 
+/// How many PUTs of resources of type `ty` the simulator has accepted (answered with a 2xx).
+fn accepted_puts(base: &str, ty: &str) -> u64 {
+    let (_, stats) = sim_control(base, "GET", "/_sim/stats", None);
+    stats["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["status"].as_u64().is_some_and(|s| s < 300)
+                && r["resourceType"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(ty))
+        })
+        .filter_map(|r| r["count"].as_u64())
+        .sum()
+}
+
 /// Sets a NIC's backend pools (on its first IP configuration) out of band.
 fn set_nic_pools(base: &str, nic: &str, pools: Value) {
     let mut body = resource(base, nic);
@@ -629,7 +650,7 @@ fn pool_and_group(simulator: &Simulator, extra: &str) -> String {
          node_count = 11\n  max_nodes_per_set = 1\n  vm_size = \"Standard_D2s_v5\"\n  subnet_id = \"{SUBNET}\"\n  \
          admin_username = \"azureuser\"\n  ssh_public_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n}}\n\n\
          resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
-         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 6\n  \
+         backend_sets = largek8s_pool.p.availability_sets\n  max_backend_nodes = 6\n  backend_pool_type = \"NodeIPConfiguration\"\n  \
          rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\", idle_timeout_in_minutes = 4 }}]\n  \
          probes = [{{ name = \"http\", protocol = \"Http\", port = 30080, request_path = \"/healthz\", interval_in_seconds = 15 }}]\n  \
          dns = {{ zone_name = \"example.com\", zone_resource_group_name = \"{RG}\", record_name = \"www\" }}\n  \
@@ -974,6 +995,427 @@ fn an_interrupted_apply_saves_every_load_balancer_made_and_the_next_apply_conver
     assert!(
         sizes.len() == SETS && sizes.values().all(|&n| n == 25),
         "{sizes:?}"
+    );
+    assert_no_changes(&ws);
+}
+
+/// The `{availability_set_id, nic_ids}` form with the set's first `count` nodes.
+fn explicit_hcl_first(set: &Set, count: usize) -> String {
+    let nics: Vec<String> = set
+        .nodes
+        .iter()
+        .take(count)
+        .map(|(_, nic)| format!("\"{nic}\""))
+        .collect();
+    format!(
+        "{{ availability_set_id = \"{}\", nic_ids = [{}] }}",
+        set.id,
+        nics.join(", ")
+    )
+}
+
+/// A Standard group over the first `count` nodes of each set, two load balancers of at most 300 nodes, with
+/// `backend_pool_type` as given (left out: the default).
+fn ip_group(simulator: &Simulator, sets: &[(&Set, usize)], form: Option<&str>) -> String {
+    let list: Vec<String> = sets
+        .iter()
+        .map(|(set, count)| explicit_hcl_first(set, *count))
+        .collect();
+    let mut extra = "  max_backend_nodes = 300\n".to_string();
+    if let Some(form) = form {
+        extra.push_str(&format!("  backend_pool_type = \"{form}\"\n"));
+    }
+    let block = group_hcl("Standard", &format!("[{}]", list.join(",\n")), &extra);
+    config(simulator, &block)
+}
+
+/// Private IP of every NIC, by lower-cased NIC ID.
+fn nic_ips(resources: &[Value]) -> std::collections::BTreeMap<String, String> {
+    resources
+        .iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/networkInterfaces"))
+        })
+        .filter_map(|r| {
+            let ip = r["body"]["properties"]["ipConfigurations"][0]["properties"]
+                ["privateIPAddress"]
+                .as_str()?;
+            Some((r["id"].as_str()?.to_ascii_lowercase(), ip.to_string()))
+        })
+        .collect()
+}
+
+/// The backend addresses of each of the group's load balancers, by lower-cased load balancer name, sorted.
+fn ip_members(resources: &[Value]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for lb in resources.iter().filter(|r| {
+        r["type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/loadBalancers"))
+    }) {
+        let name = lb["body"]["name"]
+            .as_str()
+            .or_else(|| lb["id"].as_str()?.rsplit('/').next());
+        let mut ips: Vec<String> = lb["body"]["properties"]["backendAddressPools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| {
+                p["properties"]["loadBalancerBackendAddresses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|a| a["properties"]["ipAddress"].as_str().map(str::to_string))
+            .collect();
+        ips.sort();
+        out.insert(name.unwrap_or_default().to_ascii_lowercase(), ips);
+    }
+    out
+}
+
+/// Nodes (lower-cased NIC IDs of `nodes`) that are in no backend pool of the group, in neither form.
+fn outside_both(
+    resources: &[Value],
+    nodes: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let by_nic: std::collections::BTreeSet<String> = resources
+        .iter()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Network/networkInterfaces"))
+        })
+        .filter(|r| {
+            r["body"]["properties"]["ipConfigurations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| {
+                    c["properties"]["loadBalancerBackendAddressPools"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .any(|p| {
+                    p["id"].as_str().is_some_and(|id| {
+                        id.to_ascii_lowercase().contains("/loadbalancers/web-lb-")
+                    })
+                })
+        })
+        .filter_map(|r| r["id"].as_str().map(str::to_ascii_lowercase))
+        .collect();
+    let by_ip: std::collections::BTreeSet<String> =
+        ip_members(resources).into_values().flatten().collect();
+    nodes
+        .iter()
+        .filter(|(nic, ip)| !by_nic.contains(*nic) && !by_ip.contains(*ip))
+        .map(|(nic, _)| nic.clone())
+        .collect()
+}
+
+/// Applies while a second thread reads the simulator's state over and over, and returns how many states it read
+/// and every node it ever found in neither form of backend pool.
+fn apply_watching(
+    ws: &Workspace,
+    base: &str,
+    nodes: &std::collections::BTreeMap<String, String>,
+) -> (usize, Vec<String>) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, base, nodes) = (stop.clone(), base.to_string(), nodes.clone());
+        std::thread::spawn(move || {
+            let (mut reads, mut outside) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                outside.extend(outside_both(&sim_resources(&base), &nodes));
+                reads += 1;
+            }
+            (reads, outside)
+        })
+    };
+    let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = watcher
+        .join()
+        .unwrap_or_else(|_| panic!("the watcher panicked"));
+    assert!(run.success, "apply failed:\n{}", run.text());
+    seen
+}
+
+#[test]
+fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
+    // Past --time-scale 3600 the simulator's one-second floor on a token's expires_in outlives the token itself.
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let base = simulator.url.clone();
+    let sets: Vec<Set> = [150, 150, 150, 70]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| make_set(&base, "ip", i, *n))
+        .collect();
+    let ips = nic_ips(&sim_resources(&base));
+    let ips_of = |set: &Set, count: usize| -> Vec<String> {
+        set.nodes
+            .iter()
+            .take(count)
+            .map(|(_, nic)| ips[&nic.to_ascii_lowercase()].clone())
+            .collect()
+    };
+    let expect = |lbs: &[&[(&Set, usize)]]| -> std::collections::BTreeMap<String, Vec<String>> {
+        lbs.iter()
+            .enumerate()
+            .map(|(i, sets)| {
+                let mut all: Vec<String> = sets.iter().flat_map(|(s, n)| ips_of(s, *n)).collect();
+                all.sort();
+                (format!("web-lb-{i}"), all)
+            })
+            .collect()
+    };
+    // Writes Azure accepted: a request refused for throttling or a busy resource and sent again is one write.
+    let lb_puts = || accepted_puts(&base, "Microsoft.Network/loadBalancers");
+    let nic_puts = || accepted_puts(&base, "Microsoft.Network/networkInterfaces");
+    let ws = workspace();
+
+    // 450 nodes in three sets: two load balancers (300 + 150), each written once, and not one NIC write.
+    let (lbs0, nics0) = (lb_puts(), nic_puts());
+    ws.write(
+        "main.tf",
+        &ip_group(
+            &simulator,
+            &[(&sets[0], 150), (&sets[1], 150), (&sets[2], 150)],
+            None,
+        ),
+    );
+    apply(&ws);
+    let resources = sim_resources(&base);
+    assert_eq!(
+        ip_members(&resources),
+        expect(&[&[(&sets[0], 150), (&sets[1], 150)], &[(&sets[2], 150)]]),
+        "members by IP address"
+    );
+    assert_eq!(lb_puts() - lbs0, 2, "one write per load balancer");
+    assert_eq!(nic_puts() - nics0, 0, "no NIC is written");
+    assert!(
+        ws.output("cloud_provider_config")
+            .as_str()
+            .is_some_and(|c| c.contains("\"loadBalancerBackendPoolConfigurationType\":\"nodeIP\"")),
+        "{}",
+        ws.output("cloud_provider_config")
+    );
+    let counts: Vec<u64> = ws
+        .output("load_balancers")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|lb| lb["backend_node_count"].as_u64())
+        .collect();
+    assert_eq!(counts, [300, 150], "Read counts members by IP");
+    assert_no_changes(&ws);
+
+    // Scale 450 -> 520 -> 300: only the load balancers whose members change are written, and no NIC.
+    let (lbs0, nics0) = (lb_puts(), nic_puts());
+    ws.write(
+        "main.tf",
+        &ip_group(
+            &simulator,
+            &[
+                (&sets[0], 150),
+                (&sets[1], 150),
+                (&sets[2], 150),
+                (&sets[3], 70),
+            ],
+            None,
+        ),
+    );
+    apply(&ws);
+    assert_eq!(
+        ip_members(&sim_resources(&base)),
+        expect(&[
+            &[(&sets[0], 150), (&sets[1], 150)],
+            &[(&sets[2], 150), (&sets[3], 70)]
+        ])
+    );
+    assert_eq!(
+        (lb_puts() - lbs0, nic_puts() - nics0),
+        (1, 0),
+        "520 nodes: one LB write"
+    );
+    assert_no_changes(&ws);
+    let smaller = [(&sets[0], 150), (&sets[1], 100), (&sets[2], 50)];
+    let (lbs0, nics0) = (lb_puts(), nic_puts());
+    ws.write("main.tf", &ip_group(&simulator, &smaller, None));
+    apply(&ws);
+    let settled = expect(&[&[(&sets[0], 150), (&sets[1], 100)], &[(&sets[2], 50)]]);
+    assert_eq!(ip_members(&sim_resources(&base)), settled);
+    assert_eq!(
+        (lb_puts() - lbs0, nic_puts() - nics0),
+        (2, 0),
+        "300 nodes: two LB writes"
+    );
+    assert_no_changes(&ws);
+
+    // Drift: an address taken out of band and a foreign one put in show in the plan, and apply repairs both.
+    let lb0 = format!(
+        "{}/providers/Microsoft.Network/loadBalancers/web-lb-0",
+        rg_id()
+    );
+    let mut body = resource(&base, &lb0);
+    let addresses = &mut body["properties"]["backendAddressPools"][0]["properties"]
+        ["loadBalancerBackendAddresses"];
+    let vnet = addresses[0]["properties"]["virtualNetwork"]["id"].clone();
+    if let Some(list) = addresses.as_array_mut() {
+        list.remove(0);
+        list.push(json!({ "name": "intruder", "properties": { "ipAddress": "10.0.250.250", "virtualNetwork": { "id": vnet } } }));
+    }
+    put(&base, &lb0, body);
+    let (code, text) = plan_code(&ws);
+    assert_eq!(
+        code, 2,
+        "drift of IP members must show in the plan:\n{text}"
+    );
+    let (lbs0, nics0) = (lb_puts(), nic_puts());
+    apply(&ws);
+    assert_eq!(
+        ip_members(&sim_resources(&base)),
+        settled,
+        "apply restores exactly the sets' addresses"
+    );
+    assert_eq!((lb_puts() - lbs0, nic_puts() - nics0), (1, 0));
+    assert_no_changes(&ws);
+
+    // Import into a fresh workspace: the form comes back from Azure, and nothing changes.
+    let imported = workspace();
+    imported.write("main.tf", &ip_group(&simulator, &smaller, None));
+    let id = ws.output("id");
+    let run = imported.terraform(&[
+        "import",
+        "-no-color",
+        "largek8s_lb_group.web",
+        id.as_str().unwrap_or_default(),
+    ]);
+    assert!(run.success, "import failed:\n{}", run.text());
+    let (code, text) = plan_code(&imported);
+    assert_eq!(code, 0, "no changes after import:\n{text}");
+
+    // To NIC-based pools and back, in place: at no moment is a node in neither form.
+    let nodes: std::collections::BTreeMap<String, String> = smaller
+        .iter()
+        .flat_map(|(set, count)| set.nodes.iter().take(*count))
+        .map(|(_, nic)| {
+            (
+                nic.to_ascii_lowercase(),
+                ips[&nic.to_ascii_lowercase()].clone(),
+            )
+        })
+        .collect();
+    ws.write(
+        "main.tf",
+        &ip_group(&simulator, &smaller, Some("NodeIPConfiguration")),
+    );
+    let (code, text) = plan_code(&ws);
+    assert!(
+        code == 2 && text.contains("1 to change, 0 to destroy"),
+        "an in-place update:\n{text}"
+    );
+    let (reads, outside) = apply_watching(&ws, &base, &nodes);
+    assert!(
+        reads > 1 && outside.is_empty(),
+        "{} reads; nodes in neither form: {outside:?}",
+        reads
+    );
+    let resources = sim_resources(&base);
+    assert!(
+        ip_members(&resources).values().all(Vec::is_empty),
+        "no address is left"
+    );
+    assert_eq!(
+        pool_members(&base).values().map(Vec::len).sum::<usize>(),
+        300,
+        "every node by NIC"
+    );
+    assert_no_changes(&ws);
+    ws.write("main.tf", &ip_group(&simulator, &smaller, Some("NodeIP")));
+    let (reads, outside) = apply_watching(&ws, &base, &nodes);
+    assert!(
+        reads > 1 && outside.is_empty(),
+        "{} reads; nodes in neither form: {outside:?}",
+        reads
+    );
+    assert_eq!(ip_members(&sim_resources(&base)), settled);
+    assert!(pool_members(&base).is_empty(), "no NIC is left in a pool");
+    assert_no_changes(&ws);
+
+    let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(run.success, "destroy failed:\n{}", run.text());
+    for ty in [
+        "Microsoft.Network/loadBalancers",
+        "Microsoft.Network/publicIPAddresses",
+    ] {
+        assert!(of_type(&base, ty).is_empty(), "{ty} left behind");
+    }
+    assert!(pool_members(&base).is_empty());
+}
+
+#[test]
+fn a_group_from_before_backend_pool_type_keeps_its_nics_and_records_the_form_without_writing() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
+    let base = simulator.url.clone();
+    let set = make_set(&base, "old", 0, 4);
+    let sets = format!("[{}]", explicit_hcl(&set));
+    let ws = workspace();
+    ws.write(
+        "main.tf",
+        &config(
+            &simulator,
+            &group_hcl(
+                "Standard",
+                &sets,
+                "  backend_pool_type = \"NodeIPConfiguration\"\n",
+            ),
+        ),
+    );
+    apply(&ws);
+    // The state as a provider without backend_pool_type wrote it, and a configuration that leaves it out.
+    let pulled = ws.terraform(&["state", "pull"]);
+    assert!(pulled.success, "state pull failed:\n{}", pulled.text());
+    let mut state: Value = serde_json::from_str(&pulled.stdout)
+        .unwrap_or_else(|e| panic!("state pull is not JSON: {e}"));
+    if let Some(attrs) = state["resources"][0]["instances"][0]["attributes"].as_object_mut() {
+        attrs.remove("backend_pool_type");
+    }
+    state["serial"] = json!(state["serial"].as_u64().unwrap_or(0) + 1);
+    ws.write("old.tfstate", &state.to_string());
+    let run = ws.terraform(&["state", "push", "old.tfstate"]);
+    assert!(run.success, "state push failed:\n{}", run.text());
+    ws.write(
+        "main.tf",
+        &config(&simulator, &group_hcl("Standard", &sets, "")),
+    );
+
+    let (code, text) = plan_code(&ws);
+    assert!(
+        code == 2
+            && text.contains("+ backend_pool_type")
+            && text.contains("\"NodeIPConfiguration\"")
+            && text.contains("0 to add, 1 to change, 0 to destroy"),
+        "the group stays NIC-based and records its form in place:\n{text}"
+    );
+    let writes = || {
+        let (_, stats) = sim_control(&base, "GET", "/_sim/stats", None);
+        stats["byMethod"]["PUT"].as_u64().unwrap_or(0)
+    };
+    let before = writes();
+    apply(&ws);
+    assert_eq!(
+        writes(),
+        before,
+        "recording the form writes nothing to Azure"
+    );
+    assert_eq!(
+        pool_sizes(&base).values().sum::<usize>(),
+        4,
+        "every node is still a member by NIC"
     );
     assert_no_changes(&ws);
 }

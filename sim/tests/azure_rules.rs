@@ -646,3 +646,131 @@ async fn dns_a_record_sets_live_in_their_zone() {
         .await;
     assert_eq!(bad.status, 400);
 }
+
+fn ip_pool_lb(sku: &str, pool: Value) -> Value {
+    json!({ "location": "westeurope", "sku": { "name": sku }, "properties": { "backendAddressPools": [pool] } })
+}
+
+fn address(name: &str, ip: &str, vnet: &str) -> Value {
+    json!({ "name": name, "properties": { "ipAddress": ip, "virtualNetwork": { "id": vnet } } })
+}
+
+#[tokio::test]
+async fn ip_based_backend_pools_follow_azures_limitations() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let vnet = subnet.trim_end_matches("/subnets/nodes").to_string();
+    let other_vnet = sim
+        .network("other")
+        .await
+        .trim_end_matches("/subnets/nodes")
+        .to_string();
+    let (_, nic) = sim.node("rg", "a1", &subnet, None, &[]).await;
+    sim.advance(60.0).await;
+    let ip = sim.get(&nic, NET).await.body["properties"]["ipConfigurations"][0]["properties"]
+        ["privateIPAddress"]
+        .as_str()
+        .expect("a private IP")
+        .to_string();
+    let lb = sim.id("rg", "Microsoft.Network/loadBalancers", "lb");
+    let pool = format!("{lb}/backendAddressPools/ips");
+    let by_ip = |addresses: Vec<Value>| json!({ "name": "ips", "properties": { "loadBalancerBackendAddresses": addresses } });
+
+    // Basic load balancers have no IP-based pools.
+    let r = sim
+        .put(
+            &lb,
+            NET,
+            ip_pool_lb("Basic", by_ip(vec![address("a1", &ip, &vnet)])),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "IpBasedBackendAddressPoolRequiresStandardSku")
+    );
+
+    // Addresses in two virtual networks, or an inbound NAT rule on the pool, are refused.
+    let r = sim
+        .put(
+            &lb,
+            NET,
+            ip_pool_lb(
+                "Standard",
+                by_ip(vec![
+                    address("a1", &ip, &vnet),
+                    address("x", "10.0.0.99", &other_vnet),
+                ]),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "BackendAddressesMustBeInLoadBalancerVirtualNetwork")
+    );
+    let mut with_nat = ip_pool_lb("Standard", by_ip(vec![address("a1", &ip, &vnet)]));
+    with_nat["properties"]["inboundNatRules"] = json!([{ "name": "ssh", "properties": {
+        "backendAddressPool": { "id": pool }, "protocol": "Tcp", "frontendPortRangeStart": 50000,
+        "frontendPortRangeEnd": 50100, "backendPort": 22 } }]);
+    let r = sim.put(&lb, NET, with_nat).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InboundNatRuleCannotTargetIpBasedBackendAddressPool")
+    );
+
+    // A Standard pool by IP: one write, and each address names the NIC configuration that holds its IP.
+    let r = sim
+        .put(
+            &lb,
+            NET,
+            ip_pool_lb("Standard", by_ip(vec![address("a1", &ip, &vnet)])),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    sim.advance(60.0).await;
+    let body = sim.get(&lb, NET).await.body;
+    let held = &body["properties"]["backendAddressPools"][0]["properties"]
+        ["loadBalancerBackendAddresses"][0]["properties"]["networkInterfaceIPConfiguration"]["id"];
+    assert!(
+        held.as_str().is_some_and(|id| id.eq_ignore_ascii_case(&format!("{nic}/ipConfigurations/ipconfig1"))),
+        "{body}"
+    );
+
+    // No pool mixes the two forms: a NIC cannot join the IP pool, and a NIC pool cannot take addresses.
+    let r = sim.put(&nic, NET, Sim::nic_body(&subnet, &[&pool])).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            400,
+            "CannotMixIPBasedAddressesAndIPConfigurationsOnLoadBalancerBackendAddressPool"
+        )
+    );
+    let r = sim
+        .put(
+            &lb,
+            NET,
+            ip_pool_lb(
+                "Standard",
+                json!({ "name": "ips", "properties": { "loadBalancerBackendAddresses": [] } }),
+            ),
+        )
+        .await;
+    assert!(r.status < 300, "{:?}", r.body);
+    sim.advance(60.0).await;
+    let r = sim.put(&nic, NET, Sim::nic_body(&subnet, &[&pool])).await;
+    assert!(r.status < 300, "{:?}", r.body);
+    sim.advance(60.0).await;
+    let r = sim
+        .put(
+            &lb,
+            NET,
+            ip_pool_lb("Standard", by_ip(vec![address("a1", &ip, &vnet)])),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            400,
+            "CannotMixIPBasedAddressesAndIPConfigurationsOnLoadBalancerBackendAddressPool"
+        )
+    );
+}

@@ -238,6 +238,16 @@ impl<'a> Fields<'a> {
         Ok(self.get::<Option<T>>(name)?.unwrap_or(default))
     }
 
+    /// Whether the object has attribute `name` at all (null or not): tells apart the shapes of a dynamic value.
+    pub fn has(&self, name: &str) -> bool {
+        self.attrs.contains_key(name)
+    }
+
+    /// The names of the object's attributes, in order, for a diagnostic that lists what a value holds.
+    pub fn names(&self) -> impl Iterator<Item = &'a str> {
+        self.attrs.keys().map(String::as_str)
+    }
+
     /// Attribute `name`, a nested object, as fields of its own.
     pub fn object(&self, name: &str) -> Result<Fields<'a>, ValueError> {
         Fields::of(self.raw(name), &self.path(name))
@@ -519,6 +529,18 @@ mod tests {
             .and_then(|f| f.object("image"))
             .expect("null has no attributes");
         assert_eq!(absent.get::<Option<String>>("id"), Ok(None));
+    }
+
+    #[test]
+    fn has_and_names_tell_the_shapes_of_a_dynamic_object_apart() {
+        let value = Value::object([("id", Value::Null), ("nodes", Value::list([]))]);
+        let fields = Fields::root(&value).expect("object");
+        assert!(fields.has("id"), "a null attribute is still there");
+        assert!(!fields.has("nic_ids"));
+        assert_eq!(fields.names().collect::<Vec<_>>(), ["id", "nodes"]);
+        let none = Fields::root(&Value::Null).expect("null has no attributes");
+        assert!(!none.has("id"));
+        assert_eq!(none.names().count(), 0);
     }
 
     proptest! {

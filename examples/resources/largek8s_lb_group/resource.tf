@@ -20,6 +20,10 @@ resource "largek8s_lb_group" "web" {
   # The pool's availability sets as they are; or a list of { availability_set_id, nic_ids }.
   backend_sets = largek8s_pool.web.availability_sets
 
+  # Members by IP address, one write per load balancer for any change (the Standard default);
+  # "NodeIPConfiguration" puts them on each node's NIC instead.
+  backend_pool_type = "NodeIP"
+
   rules = [
     { name = "http", protocol = "Tcp", frontend_port = 80, backend_port = 30080, probe_name = "http" },
     { name = "https", protocol = "Tcp", frontend_port = 443, backend_port = 30443, probe_name = "http" },

@@ -9,7 +9,7 @@ use crate::config::BasicLb;
 use crate::error::ArmError;
 use crate::store::{OutRef, RefKind, Resource, World};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Code this simulator uses when a Basic load balancer's backend pool would mix availability sets. Azure's
 /// message for this is documented ("... is using different Availability Set than other Virtual Machines connected to
@@ -23,6 +23,18 @@ pub const BASIC_POOL_FULL: &str = "BasicLoadBalancerBackendPoolLimitReached";
 pub const BASIC_LB_RETIRED: &str = "BasicSkuLoadBalancerCountLimitReached";
 /// Code for a NIC in a subnet delegated to a service (chosen by this simulator).
 pub const NIC_IN_DELEGATED_SUBNET: &str = "NetworkInterfaceCannotUseDelegatedSubnet";
+
+/// Azure's code for a backend pool that would hold NIC members and IP addresses at once
+/// (https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations; the code as reported in
+/// https://github.com/hashicorp/terraform-provider-azurerm/issues/25962).
+pub const MIXED_BACKEND_POOL: &str =
+    "CannotMixIPBasedAddressesAndIPConfigurationsOnLoadBalancerBackendAddressPool";
+/// Code for backend addresses on a Basic load balancer, which has no IP-based pools (chosen by this simulator).
+pub const IP_POOL_ON_BASIC: &str = "IpBasedBackendAddressPoolRequiresStandardSku";
+/// Code for backend addresses outside the load balancer's virtual network (chosen by this simulator).
+pub const IP_POOL_OUTSIDE_VNET: &str = "BackendAddressesMustBeInLoadBalancerVirtualNetwork";
+/// Code for an inbound NAT rule on an IP-based backend pool (chosen by this simulator).
+pub const NAT_RULE_ON_IP_POOL: &str = "InboundNatRuleCannotTargetIpBasedBackendAddressPool";
 
 fn sku(body: &Value) -> String {
     body["sku"]["name"].as_str().unwrap_or("Basic").to_string()
@@ -584,6 +596,20 @@ pub fn put_nic(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> 
             if !lb.is_some_and(|lb| lb_has_pool(lb, pool_id)) {
                 return Err(ArmError::invalid_reference(pool_id, &config_id));
             }
+            let ip_based = lb.is_some_and(|lb| {
+                prop_array(&lb.body, "backendAddressPools").iter().any(|p| {
+                    p["id"]
+                        .as_str()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(pool_id))
+                        && !backend_addresses(p).is_empty()
+                })
+            });
+            if ip_based {
+                return Err(ArmError::bad_request(
+                    MIXED_BACKEND_POOL,
+                    format!("IP configuration {config_id} cannot join backend pool {pool_id}, which holds IP addresses."),
+                ));
+            }
         }
         if let Some(pip) = config["properties"]["publicIPAddress"]["id"].as_str() {
             require(world, pip, &config_id)?;
@@ -822,6 +848,7 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
             }
         }
     }
+    check_ip_pools(world, &body)?;
     if let Some(pools) = body
         .pointer_mut("/properties/backendAddressPools")
         .and_then(Value::as_array_mut)
@@ -833,6 +860,111 @@ pub fn put_load_balancer(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, 
         }
     }
     Ok(Prepared::body(body))
+}
+
+/// A backend pool's addresses (`loadBalancerBackendAddresses`): empty for a pool of NICs.
+fn backend_addresses(pool: &Value) -> &[Value] {
+    pool["properties"]["loadBalancerBackendAddresses"]
+        .as_array()
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The limitations of IP-based backend pools
+/// (https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations): Standard load balancers
+/// only; addresses in one virtual network, the load balancer's own when its frontend is in a subnet; no pool with
+/// both NIC members and addresses; no inbound NAT rule on an IP-based pool.
+fn check_ip_pools(world: &World, body: &Value) -> Result<(), ArmError> {
+    let frontend_vnet = prop_array(body, "frontendIPConfigurations")
+        .iter()
+        .find_map(|fe| fe["properties"]["subnet"]["id"].as_str())
+        .map(|subnet| key(cut_before(subnet, "subnets")));
+    let mut ip_pools = BTreeSet::new();
+    for pool in prop_array(body, "backendAddressPools") {
+        let addresses = backend_addresses(pool);
+        if addresses.is_empty() {
+            continue;
+        }
+        let pool_id = pool["id"].as_str().unwrap_or("");
+        if is_basic(body) {
+            return Err(ArmError::bad_request(
+                IP_POOL_ON_BASIC,
+                format!("Backend address pool {pool_id} lists IP addresses, but IP-based backend pools need a Standard load balancer."),
+            ));
+        }
+        if world.referrer_count(&key(pool_id), RefKind::BackendPoolMember) > 0 {
+            return Err(ArmError::bad_request(
+                MIXED_BACKEND_POOL,
+                format!("Backend address pool {pool_id} has network interface IP configurations as members and cannot also hold IP addresses."),
+            ));
+        }
+        let mut vnet = frontend_vnet.clone();
+        for address in addresses {
+            let p = &address["properties"];
+            let ip = p["ipAddress"].as_str().unwrap_or("");
+            if parse_ip(ip).is_none() {
+                return Err(ArmError::bad_request(
+                    "InvalidIPAddress",
+                    format!(
+                        "Backend address {:?} of pool {pool_id} has no valid ipAddress.",
+                        address["name"]
+                    ),
+                ));
+            }
+            let Some(vnet_id) = p["virtualNetwork"]["id"].as_str() else {
+                return Err(ArmError::bad_request(
+                    "InvalidRequestFormat",
+                    format!("Backend address {ip} of pool {pool_id} must name its virtualNetwork."),
+                ));
+            };
+            require(world, vnet_id, pool_id)?;
+            match &vnet {
+                Some(expected) if *expected != key(vnet_id) => {
+                    return Err(ArmError::bad_request(
+                        IP_POOL_OUTSIDE_VNET,
+                        format!("Backend address {ip} of pool {pool_id} is in virtual network {vnet_id}, but the pool's addresses must all be in the load balancer's virtual network {expected}."),
+                    ))
+                }
+                Some(_) => {}
+                None => vnet = Some(key(vnet_id)),
+            }
+        }
+        ip_pools.insert(key(pool_id));
+    }
+    for nat in prop_array(body, "inboundNatRules") {
+        if let Some(pool) = nat["properties"]["backendAddressPool"]["id"].as_str() {
+            if ip_pools.contains(&key(pool)) {
+                return Err(ArmError::bad_request(
+                    NAT_RULE_ON_IP_POOL,
+                    format!("Inbound NAT rule {} targets backend pool {pool}, which is IP-based; inbound NAT rules cannot target IP addresses.", nat["id"].as_str().unwrap_or("")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each private IP address of the NICs in `vnet_key`'s subnets, with the ID of the IP configuration holding it.
+fn nic_configs_by_ip(world: &World, vnet_key: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for subnet in world.children(vnet_key, "microsoft.network/virtualnetworks/subnets") {
+        for config in world.referrers(&key(&subnet.id), RefKind::IpConfigInSubnet) {
+            let Some(nic) = world.get(&key(nic_of_config(config))) else {
+                continue;
+            };
+            let ip = prop_array(&nic.body, "ipConfigurations")
+                .iter()
+                .find(|c| {
+                    c["id"]
+                        .as_str()
+                        .is_some_and(|id| id.eq_ignore_ascii_case(config))
+                })
+                .and_then(|c| c["properties"]["privateIPAddress"].as_str());
+            if let Some(ip) = ip {
+                out.insert(ip.to_string(), config.to_string());
+            }
+        }
+    }
+    out
 }
 
 pub fn lb_references(r: &Resource) -> Vec<OutRef> {
@@ -856,11 +988,44 @@ pub fn render_load_balancer(world: &World, body: &mut Value) {
     {
         for pool in pools {
             let pool_key = pool["id"].as_str().map(key).unwrap_or_default();
+            render_backend_addresses(world, pool);
             let members: Vec<Value> = world
                 .referrers(&pool_key, RefKind::BackendPoolMember)
                 .map(|id| json!({ "id": id }))
                 .collect();
             pool["properties"]["backendIPConfigurations"] = Value::Array(members);
+        }
+    }
+}
+
+/// Gives each backend address the NIC IP configuration that holds its IP, as Azure reports it
+/// (`networkInterfaceIPConfiguration`, read-only in the loadBalancers 2024-03-01 spec).
+fn render_backend_addresses(world: &World, pool: &mut Value) {
+    let Some(addresses) = pool
+        .pointer_mut("/properties/loadBalancerBackendAddresses")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let mut by_vnet: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for address in addresses {
+        let p = &mut address["properties"];
+        let (Some(vnet), Some(ip)) = (
+            p["virtualNetwork"]["id"].as_str().map(key),
+            p["ipAddress"].as_str().map(str::to_string),
+        ) else {
+            continue;
+        };
+        let configs = by_vnet
+            .entry(vnet.clone())
+            .or_insert_with(|| nic_configs_by_ip(world, &vnet));
+        match configs.get(&ip) {
+            Some(config) => p["networkInterfaceIPConfiguration"] = json!({ "id": config }),
+            None => {
+                if let Some(props) = p.as_object_mut() {
+                    props.remove("networkInterfaceIPConfiguration");
+                }
+            }
         }
     }
 }

@@ -1,0 +1,295 @@
+//! Backend membership, in the two forms Azure has: by NIC (each node's primary IP configuration points at its
+//! load balancer's pool, which lists the IP configurations that point at it) and by IP address (the load
+//! balancer's pool lists the nodes' addresses with their virtual network, in its own body).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value as Json};
+
+use crate::arm::client::{ArmClient, Conditions};
+use crate::arm::error::ArmError;
+use crate::arm::ids::ResourceId;
+use crate::arm::models::NETWORK_API_VERSION;
+use crate::arm::retry::Ctx;
+
+use super::azure::BACKEND_POOL;
+use super::spec::Spec;
+
+/// NIC writes in flight at once. The Network RP allows 1,000 writes per 5 minutes per subscription
+/// (<https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling#network-throttling>);
+/// the ARM client's pacer waits out throttling, and a small window keeps a 1,000-node change from bursting
+/// through the whole allowance at once.
+const MEMBERSHIP_CONCURRENCY: usize = 8;
+
+/// Whether a backend pool ID belongs to one of this group's load balancers.
+fn is_group_pool(settings: &Spec, pool: &str) -> bool {
+    let prefix = format!(
+        "{}/providers/Microsoft.Network/loadBalancers/{}-lb-",
+        settings.group, settings.name
+    );
+    pool.to_ascii_lowercase()
+        .starts_with(&prefix.to_ascii_lowercase())
+}
+
+/// Puts `nic` into `pool` (or into none of the group's pools when None), leaving pools of other load balancers
+/// alone. Reads the NIC first and writes only when something changes, with If-Match against a concurrent edit.
+async fn set_membership(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    settings: &Spec,
+    nic: &ResourceId,
+    pool: Option<&str>,
+) -> Result<(), ArmError> {
+    let path = nic.to_string();
+    let Some(current) = arm
+        .get_optional::<Json>(ctx, &path, NETWORK_API_VERSION)
+        .await?
+    else {
+        return match pool {
+            // A removed node's NIC may already be gone: nothing to leave.
+            None => Ok(()),
+            Some(_) => Err(ArmError::Config(format!(
+                "network interface {nic} does not exist"
+            ))),
+        };
+    };
+    let mut body = current.body;
+    let Some(configs) = body["properties"]["ipConfigurations"].as_array_mut() else {
+        return Err(ArmError::Config(format!(
+            "network interface {nic} has no IP configurations"
+        )));
+    };
+    let primary = configs
+        .iter()
+        .position(|c| c["properties"]["primary"].as_bool() == Some(true))
+        .unwrap_or(0);
+    let mut changed = false;
+    for (i, config) in configs.iter_mut().enumerate() {
+        let pools = config["properties"]["loadBalancerBackendAddressPools"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut kept: Vec<Json> = pools
+            .iter()
+            .filter(|p| {
+                p["id"]
+                    .as_str()
+                    .is_none_or(|id| !is_group_pool(settings, id))
+            })
+            .cloned()
+            .collect();
+        if let (Some(pool), true) = (pool, i == primary) {
+            kept.push(json!({ "id": pool }));
+        }
+        let same = kept.len() == pools.len()
+            && kept.iter().all(|k| {
+                pools.iter().any(|p| {
+                    p["id"].as_str().map(str::to_ascii_lowercase)
+                        == k["id"].as_str().map(str::to_ascii_lowercase)
+                })
+            });
+        if !same {
+            let Some(props) = config.get_mut("properties").and_then(Json::as_object_mut) else {
+                return Err(ArmError::Config(format!(
+                    "network interface {nic} has an IP configuration without properties"
+                )));
+            };
+            props.insert("loadBalancerBackendAddressPools".into(), Json::Array(kept));
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(());
+    }
+    let conditions = Conditions::matching(current.etag);
+    arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
+        .await?;
+    Ok(())
+}
+
+/// Applies membership changes with a bounded window of writes in flight; the first error wins.
+pub async fn apply_membership(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    settings: &Spec,
+    changes: Vec<(ResourceId, Option<String>)>,
+) -> Result<(), ArmError> {
+    let results: Vec<Result<(), ArmError>> = stream::iter(changes)
+        .map(|(nic, pool)| async move {
+            set_membership(arm, ctx, settings, &nic, pool.as_deref()).await
+        })
+        .buffer_unordered(MEMBERSHIP_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// The NICs in a load balancer's NIC pool (`nodes`), which NIC writes put them in and take them out of.
+pub fn nic_members(lb: &Json) -> Vec<ResourceId> {
+    pools(lb)
+        .filter(|p| p["name"].as_str() == Some(BACKEND_POOL))
+        .flat_map(configs_of_nics)
+        .collect()
+}
+
+/// Every NIC a load balancer fronts, in either form: members of its pools by IP configuration, and the NICs
+/// holding its backend addresses (`networkInterfaceIPConfiguration`, which Azure resolves from each address).
+pub fn members(lb: &Json) -> Vec<ResourceId> {
+    let mut seen = BTreeSet::new();
+    pools(lb)
+        .flat_map(|p| {
+            let by_address = p["properties"]["loadBalancerBackendAddresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    nic_of_config(&a["properties"]["networkInterfaceIPConfiguration"]["id"])
+                });
+            configs_of_nics(p)
+                .into_iter()
+                .chain(by_address)
+                .collect::<Vec<_>>()
+        })
+        .filter(|nic| seen.insert(nic.to_string().to_ascii_lowercase()))
+        .collect()
+}
+
+fn pools(lb: &Json) -> impl Iterator<Item = &Json> {
+    lb["properties"]["backendAddressPools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+}
+
+fn configs_of_nics(pool: &Json) -> Vec<ResourceId> {
+    pool["properties"]["backendIPConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| nic_of_config(&c["id"]))
+        .collect()
+}
+
+/// The NIC of an IP configuration ID.
+fn nic_of_config(id: &Json) -> Option<ResourceId> {
+    ResourceId::parse(id.as_str()?).ok()?.parent()
+}
+
+/// The resource groups `nics` live in, each once.
+pub fn resource_groups<'a>(nics: impl Iterator<Item = &'a ResourceId>) -> Vec<ResourceId> {
+    let groups: BTreeMap<String, ResourceId> = nics
+        .filter_map(|nic| {
+            let g = ResourceId::resource_group(nic.subscription_id(), nic.resource_group_name()?);
+            Some((g.to_string().to_ascii_lowercase(), g))
+        })
+        .collect();
+    groups.into_values().collect()
+}
+
+/// Every NIC of resource group `group`, from its list (a few pages, not one read per NIC).
+pub async fn list_nics(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    group: &ResourceId,
+) -> Result<Vec<Json>, ArmError> {
+    arm.list(
+        ctx,
+        &format!("{group}/providers/Microsoft.Network/networkInterfaces"),
+        NETWORK_API_VERSION,
+    )
+    .await
+}
+
+/// Why nodes cannot be given to an IP-based backend pool.
+#[derive(Debug)]
+pub enum AddressError {
+    Arm(ArmError),
+    /// A node Azure's IP-based pools cannot hold, with what to do about it.
+    Unusable(String),
+}
+
+impl From<ArmError> for AddressError {
+    fn from(e: ArmError) -> AddressError {
+        AddressError::Arm(e)
+    }
+}
+
+/// For an IP-based group, each planned load balancer's backend addresses: the private IP of every NIC it fronts
+/// with that NIC's virtual network, from the NIC lists of their resource groups (O(pages), not O(nodes)). Azure's
+/// IP-based pools hold only addresses in the load balancer's virtual network
+/// (<https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations>): nodes of one load
+/// balancer in two virtual networks, or of an internal group outside its frontend's, fail here before any write.
+pub async fn ip_addresses(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    settings: &Spec,
+    fronted: &[(u64, BTreeMap<String, ResourceId>)],
+) -> Result<BTreeMap<u64, Vec<Json>>, AddressError> {
+    let groups = resource_groups(fronted.iter().flat_map(|(_, nics)| nics.values()));
+    // Lower-cased NIC ID -> (NIC name, private IP, virtual network ID) of its primary IP configuration.
+    let mut found: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for g in &groups {
+        let listed = list_nics(arm, ctx, g).await?;
+        for nic in listed {
+            let configs = nic["properties"]["ipConfigurations"].as_array();
+            let primary = configs.and_then(|c| {
+                c.iter()
+                    .find(|c| c["properties"]["primary"].as_bool() == Some(true))
+                    .or_else(|| c.first())
+            });
+            let (Some(id), Some(name), Some(config)) =
+                (nic["id"].as_str(), nic["name"].as_str(), primary)
+            else {
+                continue;
+            };
+            let ip = config["properties"]["privateIPAddress"].as_str();
+            let vnet = config["properties"]["subnet"]["id"]
+                .as_str()
+                .and_then(|s| ResourceId::parse(s).ok()?.parent());
+            if let (Some(ip), Some(vnet)) = (ip, vnet) {
+                found.insert(
+                    id.to_ascii_lowercase(),
+                    (name.to_string(), ip.to_string(), vnet.to_string()),
+                );
+            }
+        }
+    }
+    let frontend_vnet = settings
+        .subnet
+        .as_ref()
+        .filter(|_| settings.internal)
+        .and_then(ResourceId::parent);
+    let mut out = BTreeMap::new();
+    for (index, nics) in fronted {
+        let mut vnet: Option<String> = frontend_vnet.as_ref().map(ResourceId::to_string);
+        let mut addresses = Vec::with_capacity(nics.len());
+        for (key, nic) in nics {
+            let Some((name, ip, nic_vnet)) = found.get(key) else {
+                return Err(AddressError::Unusable(format!(
+                    "Network interface {nic} has no private IP address in a subnet to put in an IP-based backend \
+                     pool: check the NIC, or set backend_pool_type = \"NodeIPConfiguration\"."
+                )));
+            };
+            match &vnet {
+                Some(expected) if !expected.eq_ignore_ascii_case(nic_vnet) => {
+                    return Err(AddressError::Unusable(format!(
+                        "Network interface {nic} is in virtual network {nic_vnet}, but load balancer {} holds nodes of \
+                         virtual network {expected}: an IP-based backend pool holds only addresses in the load \
+                         balancer's virtual network (https://learn.microsoft.com/azure/load-balancer/backend-pool-management#limitations). \
+                         Put the backend sets' nodes in one virtual network, or set backend_pool_type = \"NodeIPConfiguration\".",
+                        settings.lb_name(*index)
+                    )))
+                }
+                Some(_) => {}
+                None => vnet = Some(nic_vnet.clone()),
+            }
+            addresses.push(json!({
+                "name": name,
+                "properties": { "ipAddress": ip, "virtualNetwork": { "id": nic_vnet } },
+            }));
+        }
+        out.insert(*index, addresses);
+    }
+    Ok(out)
+}
