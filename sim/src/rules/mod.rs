@@ -4,6 +4,7 @@ mod authorization;
 mod compute;
 mod container_service;
 mod dns;
+mod managed_identity;
 mod network;
 mod resources;
 
@@ -61,6 +62,9 @@ pub fn prepare_put(ctx: &PutCtx<'_>, body: Value) -> Result<Prepared, ArmError> 
         "microsoft.containerservice/managedclusters" => container_service::put_cluster(ctx, body),
         "microsoft.network/dnszones" => dns::put_zone(ctx, body),
         "microsoft.network/dnszones/a" => dns::put_a_record_set(ctx, body),
+        "microsoft.managedidentity/userassignedidentities" => {
+            managed_identity::put_identity(ctx, body)
+        }
         _ => Ok(Prepared::body(body)),
     }
 }
