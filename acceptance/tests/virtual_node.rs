@@ -1,5 +1,6 @@
 //! `largek8s_virtual_node` through real Terraform against the simulator's demo world: the delegated subnet,
-//! the connector's role and the AKS add-on, plan-time checks, drift, import and a clean destroy.
+//! the AKS add-on and the role for the identity the add-on runs as, plan-time checks, drift, import and a clean
+//! destroy.
 
 use largek8s_acceptance::{
     required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
@@ -17,6 +18,21 @@ fn vnet() -> String {
 
 fn cluster() -> String {
     format!("{RG}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks")
+}
+
+/// The user-assigned identity AKS makes for the ACI connector add-on of the demo cluster, in its node resource
+/// group.
+fn connector_identity_id() -> String {
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/MC_largek8s-demo_largek8s-aks_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aciconnectorlinux-largek8s-aks".to_string()
+}
+
+/// The object (principal) ID of the add-on's identity, read from the identity itself.
+fn connector_object_id(base: &str) -> String {
+    let identity = body(base, &connector_identity_id()).expect("AKS made the add-on's identity");
+    identity["properties"]["principalId"]
+        .as_str()
+        .expect("the identity has a principal ID")
+        .to_string()
 }
 
 /// The rendered body of one resource, if it exists.
@@ -231,7 +247,13 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let roles = role_assignments(&url);
     assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
     let role = &roles[0];
-    assert_eq!(role["body"]["properties"]["principalId"], CLUSTER_PRINCIPAL);
+    // The role goes to the identity the ACI connector runs as, not to the cluster's own.
+    let object_id = connector_object_id(&url);
+    assert_ne!(object_id, CLUSTER_PRINCIPAL);
+    assert_eq!(
+        role["body"]["properties"]["principalId"],
+        object_id.as_str()
+    );
     assert_eq!(
         role["body"]["properties"]["roleDefinitionId"],
         format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR}", sim::SUBSCRIPTION)
@@ -248,10 +270,24 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let addon = aci_addon(&url);
     assert_eq!(addon["enabled"], true);
     assert_eq!(addon["config"]["SubnetName"], "virtual-node-aci");
+    assert_eq!(addon["identity"]["objectId"], object_id.as_str());
     assert_eq!(
         cluster_without_aci(&url),
         before,
         "enabling the add-on changed another setting"
+    );
+    let state = state_values(&ws);
+    assert_eq!(state["principal_id"], object_id.as_str());
+    assert_eq!(state["connector_identity"]["object_id"], object_id.as_str());
+    assert_eq!(
+        state["connector_identity"]["client_id"],
+        addon["identity"]["clientId"]
+    );
+    assert_eq!(
+        state["connector_identity"]["resource_id"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(connector_identity_id().to_ascii_lowercase())
     );
 
     assert_no_changes(&ws, "after create");
@@ -285,10 +321,11 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
     remove(&url, &role_id);
     plan_shows_and_apply_fixes(&ws, "role_assignment_id", "the role assignment was deleted");
+    let back = role_assignments(&url);
+    assert_eq!(back.len(), 1, "the role assignment is back");
     assert_eq!(
-        role_assignments(&url).len(),
-        1,
-        "the role assignment is back"
+        back[0]["body"]["properties"]["principalId"],
+        object_id.as_str()
     );
     assert_no_changes(&ws, "after the role was granted again");
 
@@ -314,6 +351,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         &subnet_id,
     ]);
     assert!(import.success, "import failed:\n{}", import.text());
+    assert_eq!(state_values(&ws)["principal_id"], object_id.as_str());
     assert_no_changes(&ws, "after import");
 
     // Disabling the add-on leaves ACI's link on the subnet; destroy must delete it before the subnet.
@@ -414,7 +452,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
             &simulator,
             "10.0.16.0/24",
             &cluster(),
-            "  role = \"Contributor\"",
+            &format!("  role         = \"contributor\"\n  principal_id = \"{CLUSTER_PRINCIPAL}\""),
         ),
     );
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
@@ -590,8 +628,8 @@ fn add_fault(base: &str, rule: Value) {
     assert_eq!(status, 201, "fault rule {rule}: {answer}");
 }
 
-/// After an apply that stopped at the add-on write: the subnet and the role are made and in state, the add-on
-/// is not; the next apply finishes the job without doubling anything.
+/// After an apply that stopped at the add-on write: the subnet is made and in state; the add-on is not, nor the
+/// role, which goes to the add-on's identity; the next apply finishes the job without doubling anything.
 fn assert_partial_then_converges(ws: &Workspace, base: &str) {
     let partial = state_values(ws);
     assert_eq!(
@@ -600,20 +638,25 @@ fn assert_partial_then_converges(ws: &Workspace, base: &str) {
         "the subnet is in state: {partial}"
     );
     assert!(
-        partial["role_assignment_id"].is_string(),
-        "the role assignment is in state: {partial}"
+        partial["role_assignment_id"].is_null(),
+        "no role is granted before the add-on's identity exists: {partial}"
     );
     assert!(
         partial["cluster_id"].is_null(),
         "the add-on is not in state: {partial}"
     );
     assert!(body(base, &subnet()).is_some());
-    assert_eq!(role_assignments(base).len(), 1);
+    assert!(role_assignments(base).is_empty());
     assert_ne!(aci_addon(base)["enabled"], true);
 
     let again = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(again.success, "the next apply failed:\n{}", again.text());
-    assert_eq!(role_assignments(base).len(), 1, "the role was doubled");
+    let roles = role_assignments(base);
+    assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
+    assert_eq!(
+        roles[0]["body"]["properties"]["principalId"],
+        connector_object_id(base).as_str()
+    );
     let subnets: Vec<Value> = sim_resources(base)
         .into_iter()
         .filter(|r| {
@@ -633,7 +676,7 @@ fn assert_partial_then_converges(ws: &Workspace, base: &str) {
 }
 
 #[test]
-fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_role_and_the_next_apply_converges() {
+fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_the_next_apply_converges() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
     let ws = workspace();
@@ -668,7 +711,7 @@ fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converge
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
     let ws = workspace();
-    // Long enough to make the subnet and the role on a busy machine (about a second here), far shorter than
+    // Long enough to make the subnet on a busy machine (about a second here), far shorter than
     // the held add-on write.
     ws.write(
         "main.tf",
@@ -689,4 +732,101 @@ fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converge
         &["Failed to enable the virtual-node add-on", "time ran out"],
     );
     assert_partial_then_converges(&ws, &url);
+}
+
+#[test]
+fn a_service_principal_cluster_needs_principal_id_at_plan_time_and_then_gets_the_role() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let url = simulator.url.clone();
+    // A cluster that still runs as a service principal: AKS makes no identity for its add-ons.
+    let sp_cluster = format!("{RG}/providers/Microsoft.ContainerService/managedClusters/sp-aks");
+    let sp_client = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    let sp_object = "1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d";
+    let mut cluster_body = body(&url, &cluster()).expect("the demo cluster");
+    cluster_body["properties"]["servicePrincipalProfile"] = json!({ "clientId": sp_client });
+    if let Some(o) = cluster_body.as_object_mut() {
+        o.remove("identity");
+    }
+    edit(&url, &sp_cluster, &cluster_body);
+
+    let ws = workspace();
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &sp_cluster));
+    // The error is at principal_id, names the service principal and says how to find its object ID.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan for a service-principal cluster without principal_id",
+        &["principal_id", sp_client, "az ad sp show --id"],
+    );
+    assert!(body(&url, &subnet()).is_none(), "a plan created something");
+
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &sp_cluster,
+            &format!("  principal_id = \"{sp_object}\""),
+        ),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let roles = role_assignments(&url);
+    assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
+    assert_eq!(roles[0]["body"]["properties"]["principalId"], sp_object);
+    let state = state_values(&ws);
+    assert!(
+        state["connector_identity"].is_null(),
+        "a service-principal cluster reports no add-on identity: {state}"
+    );
+    assert_no_changes(&ws, "after create on a service-principal cluster");
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+    assert!(role_assignments(&url).is_empty());
+}
+
+#[test]
+fn a_role_granted_to_the_cluster_identity_moves_to_the_addon_identity_on_the_next_apply() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let url = simulator.url.clone();
+    let ws = workspace();
+    // The state an earlier version left: the role on the cluster's own identity, principal_id not configured.
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &cluster(),
+            &format!("  principal_id = \"{CLUSTER_PRINCIPAL}\""),
+        ),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let old = role_assignments(&url);
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        old[0]["body"]["properties"]["principalId"],
+        CLUSTER_PRINCIPAL
+    );
+
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let object_id = connector_object_id(&url);
+    let plan = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        plan.success
+            && plan.stdout.contains("updated in-place")
+            && plan.stdout.contains(CLUSTER_PRINCIPAL)
+            && plan.stdout.contains(&object_id),
+        "the plan shows the principal moving to the add-on's identity:\n{}",
+        plan.text()
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let roles = role_assignments(&url);
+    assert_eq!(roles.len(), 1, "the old assignment is removed: {roles:?}");
+    assert_eq!(
+        roles[0]["body"]["properties"]["principalId"],
+        object_id.as_str()
+    );
+    assert_no_changes(&ws, "after the role moved");
 }

@@ -12,11 +12,15 @@
 //!   UUID derived from (scope, principal, role), so a retried create PUTs the same assignment; an assignment
 //!   of the same role to the same principal under another name is adopted. Nothing carries tags: a subnet is
 //!   adopted only when it is empty, of the same prefix and delegated to nothing else.
-//! - Order of calls: plan reads the cluster (CNI check, default principal) and the VNet (prefix inside the
-//!   address space, no overlap). Create and update: subnet -> role -> add-on (a read-modify-write of the
-//!   cluster with If-Match), then the prior role assignment or the prior cluster's add-on are removed. Delete:
-//!   add-on -> role -> ACI's service association link -> subnet. A step that fails leaves in state what
-//!   exists.
+//! - The role goes to whom the ACI connector runs as, as `az aks enable-addons --addons virtual-node` grants it
+//!   (azure-cli, acs module, `_add_virtual_node_role_assignment`): the identity AKS makes for the add-on
+//!   (`addonProfiles.aciConnectorLinux.identity.objectId`), or for a cluster that still runs as a service
+//!   principal, that principal, whose object ID the configuration must give.
+//! - Order of calls: plan reads the cluster (CNI check, whom the connector runs as) and the VNet (prefix inside
+//!   the address space, no overlap). Create and update: subnet -> add-on (a read-modify-write of the cluster
+//!   with If-Match) -> role, since the add-on's identity exists only once the add-on is enabled; then the prior
+//!   role assignment or the prior cluster's add-on are removed. Delete: role -> add-on -> ACI's service
+//!   association link -> subnet. A step that fails leaves in state what exists.
 //!
 //! `spec` decodes the attributes, `validate` checks a configuration, `azure` makes the ARM calls.
 
@@ -37,6 +41,7 @@ use crate::tf::types::Type;
 use crate::tf::value::Value;
 
 use super::context::Context;
+use azure::Connector;
 use spec::{known, toleration_type, Attrs, ConnectorIdentity, Role, Spec, OS_TYPE};
 
 pub const TYPE_NAME: &str = "largek8s_virtual_node";
@@ -78,7 +83,7 @@ pub fn schema() -> Schema {
     )
     .attribute(
         Attribute::optional_computed("principal_id", Type::String)
-            .describe("Object ID of the identity granted `role`. Default: the cluster's managed identity, read from `cluster_id`."),
+            .describe("Object ID of the identity granted `role`. Default: the identity AKS makes for the add-on (`connector_identity.object_id`), known once the add-on is enabled. Required for a cluster that runs as a service principal: that principal's object ID (`az ad sp show --id <clientId> --query id -o tsv`)."),
     )
     .attribute(
         Attribute::optional_computed("role", Type::String)
@@ -96,7 +101,7 @@ pub fn schema() -> Schema {
     .attribute(Attribute::computed("role_assignment_id", Type::String).describe("ID of the role assignment."))
     .attribute(
         Attribute::computed("connector_identity", ConnectorIdentity::value_type())
-            .describe("The ACI connector's managed identity (`client_id`, `object_id`) when the cluster reports one, to grant it further roles."),
+            .describe("The ACI connector's managed identity (`resource_id`, `client_id`, `object_id`): the user-assigned identity `aciconnectorlinux-<cluster>` AKS makes in the node resource group when the add-on is enabled on a managed-identity cluster; null for a service-principal cluster."),
     )
     .attribute(
         Attribute::computed("node_name", Type::String)
@@ -162,12 +167,14 @@ impl VirtualNode {
             .map_or(Maybe::Unknown, |s| known(s.to_string()));
 
         let cluster = planned.cluster_id.clone();
-        let mut derived_principal = None;
+        // Whom the connector runs as, when the cluster could be read.
+        let mut connector = None;
         if let Ok(arm) = ctx.arm() {
             let op = ctx.operation(planned.timeout("read"));
             if let Some(cluster_id) = cluster.present() {
-                match azure::plan_cluster(arm, &op, cluster_id).await {
-                    Ok(p) => derived_principal = p,
+                let subnet_name = planned.subnet_name.present().map_or("", String::as_str);
+                match azure::plan_cluster(arm, &op, cluster_id, subnet_name).await {
+                    Ok(found) => connector = found,
                     Err(d) => response.diagnostics.push(d),
                 }
             }
@@ -184,27 +191,40 @@ impl VirtualNode {
             }
         }
 
-        // principal_id left out follows the cluster: kept while the cluster stays, derived again when it
-        // changes, unknown while the cluster's ID is.
+        // principal_id left out follows the connector: the add-on's identity as the cluster reports it (known
+        // after apply while the add-on is not enabled on the subnet), or, when the cluster could not be read,
+        // the prior one while the cluster stays. A service-principal cluster has no add-on identity: its
+        // principal must be given.
         let principal_configured = config.principal_id != Maybe::Known(None);
         let same_cluster = prior.as_ref().map(|p| p.cluster_id == cluster);
-        if !principal_configured
-            && (planned.principal_id == Maybe::Known(None) || same_cluster == Some(false))
-        {
-            planned.principal_id = match &cluster {
-                Maybe::Unknown => Maybe::Unknown,
-                Maybe::Known(None) => {
+        if !principal_configured {
+            planned.principal_id = match (&cluster, &connector) {
+                (Maybe::Unknown, _) => Maybe::Unknown,
+                (Maybe::Known(None), _) => {
                     response.diagnostics.push(
                         Diagnostic::error(
                             "No principal to grant the role to",
-                            "Without cluster_id there is no cluster identity to default to: set principal_id to \
+                            "Without cluster_id there is no add-on identity to default to: set principal_id to \
                              the object ID of the identity that runs the virtual kubelet, or set cluster_id.",
                         )
                         .at(AttributePath::of("principal_id")),
                     );
                     Maybe::Known(None)
                 }
-                Maybe::Known(Some(_)) => derived_principal.map_or(Maybe::Unknown, known),
+                (Maybe::Known(Some(id)), Some(Connector::ServicePrincipal(client))) => {
+                    response
+                        .diagnostics
+                        .push(azure::service_principal_needs_principal_id(id, client));
+                    Maybe::Known(None)
+                }
+                (_, Some(Connector::Identity(identity))) => known(identity.object_id.clone()),
+                (_, Some(Connector::NotYet)) => Maybe::Unknown,
+                (_, None)
+                    if same_cluster == Some(true) && planned.principal_id.present().is_some() =>
+                {
+                    planned.principal_id.clone()
+                }
+                (_, None) => Maybe::Unknown,
             };
         }
 
@@ -227,9 +247,11 @@ impl VirtualNode {
         {
             planned.delegation_name = Maybe::Unknown;
         }
-        planned.connector_identity = match (&cluster, &prior) {
-            (Maybe::Known(None), _) => Maybe::Known(None),
-            (_, Some(p)) if same_cluster == Some(true) => p.connector_identity.clone(),
+        planned.connector_identity = match (&cluster, &connector, &prior) {
+            (Maybe::Known(None), _, _) => Maybe::Known(None),
+            (_, Some(Connector::Identity(identity)), _) => known(identity.clone()),
+            (_, Some(Connector::ServicePrincipal(_)), _) => Maybe::Known(None),
+            (_, None, Some(p)) if same_cluster == Some(true) => p.connector_identity.clone(),
             _ => Maybe::Unknown,
         };
 

@@ -48,23 +48,54 @@ pub fn arm_error(what: &str, err: &ArmError) -> Diagnostic {
 
 // ---- plan ------------------------------------------------------------------------------------------------
 
-/// The principal of the cluster's own managed identity (system- or user-assigned), which the classic
-/// virtual-node instructions grant the role to.
-fn cluster_principal(cluster: &ManagedCluster) -> Option<String> {
-    let identity = cluster.extra.get("identity")?;
-    identity
-        .get("principalId")
-        .and_then(Json::as_str)
-        .or_else(|| {
-            identity
-                .get("userAssignedIdentities")
-                .and_then(Json::as_object)
-                .and_then(|ids| {
-                    ids.values()
-                        .find_map(|v| v.get("principalId").and_then(Json::as_str))
-                })
-        })
-        .map(str::to_string)
+/// Whom the ACI connector runs as, as the cluster tells it. What `az aks enable-addons --addons virtual-node`
+/// grants the role to (azure-cli, acs module, `_add_virtual_node_role_assignment`): the service principal of a
+/// cluster that still has one, else the identity AKS made for the add-on, known once the add-on is enabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Connector {
+    /// The add-on is enabled on the virtual node's subnet and reports its identity.
+    Identity(ConnectorIdentity),
+    /// The cluster runs as this service principal (its client ID), and so does the add-on.
+    ServicePrincipal(String),
+    /// The add-on is not (yet) enabled on the subnet: its identity is known after the add-on write.
+    NotYet,
+}
+
+impl Connector {
+    pub fn of(cluster: &ManagedCluster, subnet_name: &str) -> Connector {
+        let client = cluster
+            .properties
+            .extra
+            .get("servicePrincipalProfile")
+            .and_then(|p| p.get("clientId"))
+            .and_then(Json::as_str);
+        if let Some(client) = client.filter(|c| !c.eq_ignore_ascii_case("msi")) {
+            return Connector::ServicePrincipal(client.to_string());
+        }
+        match addon_identity(cluster) {
+            Some(identity)
+                if addon_subnet(cluster).is_some_and(|s| s.eq_ignore_ascii_case(subnet_name)) =>
+            {
+                Connector::Identity(identity)
+            }
+            _ => Connector::NotYet,
+        }
+    }
+}
+
+/// The error for a service-principal cluster without `principal_id`: the add-on runs as the service principal,
+/// whose object ID only Microsoft Entra ID knows.
+pub fn service_principal_needs_principal_id(cluster_id: &str, client_id: &str) -> Diagnostic {
+    Diagnostic::error(
+        "principal_id is needed for a service-principal cluster",
+        format!(
+            "{cluster_id} runs as the service principal with client ID {client_id}, and so does its virtual-node \
+             add-on: AKS makes no add-on identity for such a cluster. Set principal_id to that service principal's \
+             object ID, which `az ad sp show --id {client_id} --query id -o tsv` prints (or the azuread provider's \
+             azuread_service_principal data source, object_id)."
+        ),
+    )
+    .at(AttributePath::of("principal_id"))
 }
 
 fn network_plugin(cluster: &ManagedCluster) -> Option<&str> {
@@ -93,12 +124,14 @@ fn check_cluster(cluster_id: &str, cluster: &ManagedCluster) -> Result<(), Diagn
     .at(AttributePath::of("cluster_id")))
 }
 
-/// Reads the cluster for planning: its default principal, after checking the add-on can run on it.
+/// Reads the cluster for planning: whom the connector runs as, after checking the add-on can run on it. None
+/// when the cluster does not exist yet.
 pub async fn plan_cluster(
     arm: &ArmClient,
     op: &Ctx,
     cluster_id: &str,
-) -> Result<Option<String>, Diagnostic> {
+    subnet_name: &str,
+) -> Result<Option<Connector>, Diagnostic> {
     let id = ResourceId::parse_as(cluster_id, ResourceKind::ManagedCluster).map_err(|e| {
         Diagnostic::error("Invalid cluster_id", e.to_string()).at(AttributePath::of("cluster_id"))
     })?;
@@ -111,7 +144,7 @@ pub async fn plan_cluster(
         return Ok(None);
     };
     check_cluster(cluster_id, &resp.body)?;
-    Ok(cluster_principal(&resp.body))
+    Ok(Some(Connector::of(&resp.body, subnet_name)))
 }
 
 /// The IPv4 prefixes of a VNet or subnet body (`addressPrefix` and `addressPrefixes`); IPv6 ones are skipped
@@ -413,6 +446,10 @@ fn addon_identity(cluster: &ManagedCluster) -> Option<ConnectorIdentity> {
     let (_, profile) = addon_profile(cluster)?;
     let identity = profile.get("identity")?;
     Some(ConnectorIdentity {
+        resource_id: identity
+            .get("resourceId")
+            .and_then(Json::as_str)
+            .map(str::to_string),
         client_id: identity.get("clientId")?.as_str()?.to_string(),
         object_id: identity.get("objectId")?.as_str()?.to_string(),
     })
@@ -507,9 +544,9 @@ async fn set_addon(
     .at(AttributePath::of("cluster_id")))
 }
 
-/// Brings Azure to the planned state: subnet, role, add-on; then removes what the prior state had that the
-/// plan no longer has (another role assignment, the add-on on another cluster). `claimed` as for
-/// [`ensure_subnet`].
+/// Brings Azure to the planned state: subnet, add-on, role (the add-on's identity exists only once the add-on is
+/// enabled); then removes what the prior state had that the plan no longer has (another role assignment, the
+/// add-on on another cluster). `claimed` as for [`ensure_subnet`].
 pub async fn converge(
     arm: &ArmClient,
     op: &Ctx,
@@ -520,6 +557,9 @@ pub async fn converge(
 ) -> Result<(), Diagnostic> {
     let subnet_name = spec.subnet.name().to_string();
     ensure_subnet(arm, op, &spec.subnet, spec.prefix, prior.is_none(), claimed).await?;
+    if let Some(cluster) = &spec.cluster {
+        set_addon(arm, op, cluster, &subnet_name, true).await?;
+    }
 
     let principal = match (&spec.principal_id, &spec.cluster) {
         (Some(p), _) => p.0.clone(),
@@ -527,13 +567,24 @@ pub async fn converge(
             let found = arm.read::<ManagedCluster>(op, cluster).await.map_err(|e| {
                 arm_error("read the AKS cluster", &e).at(AttributePath::of("cluster_id"))
             })?;
-            found.and_then(|c| cluster_principal(&c.body)).ok_or_else(|| {
-                Diagnostic::error(
-                    "The cluster has no managed identity",
-                    format!("{cluster} reports no identity principal: set principal_id to the object ID of its service principal."),
-                )
-                .at(AttributePath::of("principal_id"))
-            })?
+            match found.map(|c| Connector::of(&c.body, &subnet_name)) {
+                Some(Connector::Identity(identity)) => identity.object_id,
+                Some(Connector::ServicePrincipal(client)) => {
+                    return Err(service_principal_needs_principal_id(&cluster.to_string(), &client))
+                }
+                Some(Connector::NotYet) | None => {
+                    return Err(Diagnostic::error(
+                        "The virtual-node add-on reports no identity",
+                        format!(
+                            "{cluster} does not report addonProfiles.aciConnectorLinux.identity after the add-on \
+                             was enabled, so there is no identity to grant the role to. Apply again once the \
+                             cluster shows it, or set principal_id to the object ID of the identity that runs the \
+                             ACI connector."
+                        ),
+                    )
+                    .at(AttributePath::of("principal_id")))
+                }
+            }
         }
         (None, None) => {
             return Err(Diagnostic::error(
@@ -570,9 +621,6 @@ pub async fn converge(
     let old_cluster = prior.and_then(|p| p.cluster_id.present()?.parse::<ResourceId>().ok());
     if let Some(old) = old_cluster.filter(|old| spec.cluster.as_ref() != Some(old)) {
         set_addon(arm, op, &old, &subnet_name, false).await?;
-    }
-    if let Some(cluster) = &spec.cluster {
-        set_addon(arm, op, cluster, &subnet_name, true).await?;
     }
     Ok(())
 }
@@ -680,11 +728,18 @@ pub async fn salvage(arm: &ArmClient, base: &Attrs, fallback: Option<Attrs>) -> 
 
 // ---- delete ----------------------------------------------------------------------------------------------
 
-/// Disables the add-on, removes the role assignment, ACI's service association link and the subnet (with its
-/// delegation). Returns the state of what is left when a step fails.
+/// Removes the role assignment, disables the add-on, removes ACI's service association link and the subnet (with
+/// its delegation). Returns the state of what is left when a step fails.
 pub async fn destroy(arm: &ArmClient, op: &Ctx, prior: &Attrs) -> Result<(), (Attrs, Diagnostic)> {
     let mut left = prior.clone();
     let subnet_name = prior.subnet_name.present().cloned().unwrap_or_default();
+    // The role first: once the add-on is disabled, nothing uses it.
+    if let Some(role) = prior.role_assignment() {
+        arm.remove::<RoleAssignment>(op, &role)
+            .await
+            .map_err(|e| (left.clone(), arm_error("remove the role assignment", &e)))?;
+        left.role_assignment_id = Maybe::Known(None);
+    }
     if let Some(cluster) = prior
         .cluster_id
         .present()
@@ -695,12 +750,6 @@ pub async fn destroy(arm: &ArmClient, op: &Ctx, prior: &Attrs) -> Result<(), (At
             .map_err(|d| (left.clone(), d))?;
         left.cluster_id = Maybe::Known(None);
         left.connector_identity = Maybe::Known(None);
-    }
-    if let Some(role) = prior.role_assignment() {
-        arm.remove::<RoleAssignment>(op, &role)
-            .await
-            .map_err(|e| (left.clone(), arm_error("remove the role assignment", &e)))?;
-        left.role_assignment_id = Maybe::Known(None);
     }
     if let Some(subnet) = prior.subnet_id.present() {
         remove_aci_link(arm, op, subnet).await.map_err(|e| {
@@ -768,7 +817,7 @@ async fn remove_aci_link(arm: &ArmClient, op: &Ctx, subnet: &str) -> Result<(), 
 // ---- import ----------------------------------------------------------------------------------------------
 
 /// The inputs of an existing virtual node, recovered from its subnet: the cluster from the add-on's service
-/// association link, the principal from the cluster, the role from whichever deterministic assignment exists.
+/// association link, the principal from the add-on's identity, the role from whichever deterministic assignment exists.
 pub async fn recover(arm: &ArmClient, op: &Ctx, id: &str) -> Result<Attrs, Diagnostic> {
     let subnet = ResourceId::parse_as(id, ResourceKind::Subnet).map_err(|e| {
         Diagnostic::error(
@@ -795,11 +844,16 @@ pub async fn recover(arm: &ArmClient, op: &Ctx, id: &str) -> Result<Attrs, Diagn
             .read::<ManagedCluster>(op, cluster)
             .await
             .map_err(|e| arm_error("read the AKS cluster", &e))?;
-        principal = body.and_then(|c| cluster_principal(&c.body));
+        principal = match body.map(|c| Connector::of(&c.body, subnet.name())) {
+            Some(Connector::Identity(identity)) => Some(identity.object_id),
+            // A service principal's object ID is not in the cluster: principal_id stays unset until the
+            // configuration gives it.
+            _ => None,
+        };
     }
     let mut role = Role::DEFAULT;
     if let Some(p) = &principal {
-        for candidate in [Role::NetworkContributor, Role::Contributor] {
+        for candidate in Role::ALL {
             let exists = arm
                 .read::<RoleAssignment>(op, &candidate.assignment_id(&subnet, p))
                 .await
@@ -898,6 +952,43 @@ mod tests {
         )
         .unwrap();
         assert!(check_cluster("/c", &azure).is_ok());
+    }
+
+    #[test]
+    fn the_connector_runs_as_the_addon_identity_or_the_clusters_service_principal() {
+        let cluster = |sp: &str, addon: Json| -> ManagedCluster {
+            serde_json::from_value(json!({"properties": {
+                "servicePrincipalProfile": {"clientId": sp},
+                "addonProfiles": {"aciConnectorLinux": addon}}}))
+            .unwrap()
+        };
+        let identity = json!({"resourceId": "/i", "clientId": "c", "objectId": "o"});
+        let enabled =
+            json!({"enabled": true, "config": {"SubnetName": "aci"}, "identity": identity});
+        assert_eq!(
+            Connector::of(&cluster("msi", enabled.clone()), "ACI"),
+            Connector::Identity(ConnectorIdentity {
+                resource_id: Some("/i".into()),
+                client_id: "c".into(),
+                object_id: "o".into(),
+            })
+        );
+        // Enabled for another subnet, or not at all: the identity is known after the add-on write.
+        assert_eq!(
+            Connector::of(&cluster("msi", enabled.clone()), "other"),
+            Connector::NotYet
+        );
+        assert_eq!(
+            Connector::of(&cluster("msi", json!({"enabled": false})), "aci"),
+            Connector::NotYet
+        );
+        assert_eq!(
+            Connector::of(&cluster("0f0e", enabled), "aci"),
+            Connector::ServicePrincipal("0f0e".into())
+        );
+        let error = service_principal_needs_principal_id("/c", "0f0e");
+        assert_eq!(error.attribute, Some(AttributePath::of("principal_id")));
+        assert!(error.detail.contains("az ad sp show --id 0f0e --query id"));
     }
 
     #[test]

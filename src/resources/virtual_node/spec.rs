@@ -28,6 +28,15 @@ pub const OS_TYPE: &str = "Linux";
 
 crate::from_str_value!(Ipv4Cidr, Role, VnetId, ClusterId, PrincipalId, OsType);
 
+#[cfg(test)]
+/// What the ACI connector does on the virtual node's subnet: read it, and join container groups to it
+/// (<https://learn.microsoft.com/azure/virtual-network/virtual-network-manage-subnet#permissions>: deploying a
+/// resource into a subnet takes `Microsoft.Network/virtualNetworks/subnets/join/action` on it).
+pub const CONNECTOR_ACTIONS: [&str; 2] = [
+    "Microsoft.Network/virtualNetworks/subnets/read",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+];
+
 /// The role granted to the connector's principal, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -45,6 +54,15 @@ impl Role {
         match self {
             Role::NetworkContributor => "Network Contributor",
             Role::Contributor => "Contributor",
+        }
+    }
+
+    /// What the role allows, as Microsoft publishes it.
+    #[cfg(test)]
+    pub fn permissions(self) -> roles::Permissions {
+        match self {
+            Role::NetworkContributor => roles::NETWORK_CONTRIBUTOR_PERMISSIONS,
+            Role::Contributor => roles::CONTRIBUTOR_PERMISSIONS,
         }
     }
 
@@ -179,16 +197,23 @@ impl fmt::Display for OsType {
 }
 
 /// The ACI connector's managed identity, as the cluster reports it under
-/// `addonProfiles.aciConnectorLinux.identity`.
+/// `addonProfiles.aciConnectorLinux.identity`: a user-assigned identity AKS makes for the add-on
+/// (`aciconnectorlinux-<cluster>` in the node resource group).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectorIdentity {
+    /// ARM ID of the identity. States written before it was reported lack it until the next refresh.
+    pub resource_id: Option<String>,
     pub client_id: String,
     pub object_id: String,
 }
 
 impl ConnectorIdentity {
     pub fn value_type() -> Type {
-        Type::object([("client_id", Type::String), ("object_id", Type::String)])
+        Type::object([
+            ("resource_id", Type::String),
+            ("client_id", Type::String),
+            ("object_id", Type::String),
+        ])
     }
 }
 
@@ -196,6 +221,7 @@ impl FromValue for ConnectorIdentity {
     fn from_value_at(value: &Value, path: &AttributePath) -> Result<Self, ValueError> {
         let fields = Fields::of(value, path)?;
         Ok(ConnectorIdentity {
+            resource_id: fields.get("resource_id")?,
             client_id: fields.get("client_id")?,
             object_id: fields.get("object_id")?,
         })
@@ -205,6 +231,7 @@ impl FromValue for ConnectorIdentity {
 impl IntoValue for ConnectorIdentity {
     fn into_value(self) -> Value {
         Value::object([
+            ("resource_id", self.resource_id.into_value()),
             ("client_id", Value::string(self.client_id)),
             ("object_id", Value::string(self.object_id)),
         ])
@@ -367,7 +394,11 @@ impl FromValue for Spec {
             subnet: subnet_id(&vnet.0, &name),
             prefix: f.get("address_prefix")?,
             cluster: f.get::<Option<ClusterId>>("cluster_id")?.map(|c| c.0),
-            principal_id: f.get("principal_id")?,
+            // Known after apply when it is the add-on's identity, which the add-on write makes.
+            principal_id: f
+                .get::<Maybe<Option<PrincipalId>>>("principal_id")?
+                .into_known()
+                .flatten(),
             role: f.get_or("role", Role::DEFAULT)?,
         })
     }
@@ -471,6 +502,21 @@ mod tests {
     }
 
     #[test]
+    fn every_role_grants_the_connector_what_it_needs_on_the_subnet() {
+        let subnet = ResourceId::subnet("s", "g", "v", "aci");
+        for role in Role::ALL {
+            let scope = role.scope(&subnet).to_string().to_ascii_lowercase();
+            assert!(
+                subnet.to_string().to_ascii_lowercase().starts_with(&scope),
+                "{role}: {scope} does not cover the subnet"
+            );
+            for action in CONNECTOR_ACTIONS {
+                assert!(role.permissions().allows(action), "{role} lacks {action}");
+            }
+        }
+    }
+
+    #[test]
     fn a_state_decodes_and_encodes_back_unchanged() {
         let attrs = Attrs {
             virtual_network_id: known(
@@ -481,6 +527,7 @@ mod tests {
             address_prefix: known("10.0.16.0/24".into()),
             role: known("network contributor".into()),
             connector_identity: known(ConnectorIdentity {
+                resource_id: None,
                 client_id: "c".into(),
                 object_id: "o".into(),
             }),
