@@ -7,7 +7,9 @@
 //! - Owns in Azure: the subnet `<virtual_network_id>/subnets/<subnet_name>` with its delegation to
 //!   `Microsoft.ContainerInstance/containerGroups` (named `aci-delegation`, or the adopted subnet's own name),
 //!   one role assignment, and the `aciConnectorLinux` entry of the cluster's `addonProfiles`. The rest of the
-//!   cluster is read and written back untouched; the VNet is only read.
+//!   cluster is read and written back untouched; the VNet is only read. The add-on's identity
+//!   (`aciconnectorlinux-<cluster>` in the node resource group) is AKS's: it is only read, as
+//!   `connector_identity`.
 //! - Names: the subnet is the one configured, and its ID is the import ID. The role assignment's name is a
 //!   UUID derived from (scope, principal, role), so a retried create PUTs the same assignment; an assignment
 //!   of the same role to the same principal under another name is adopted. Nothing carries tags: a subnet is
