@@ -122,9 +122,10 @@ pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
     }
 }
 
-/// Whether the published spec of a type defines `properties.provisioningState`. Three do not: availability sets
+/// Whether the published spec of a type defines `properties.provisioningState`. Four do not: availability sets
 /// (`AvailabilitySetProperties`, Compute 2024-07-01), role assignments (`RoleAssignmentProperties`, Authorization
-/// 2022-04-01) and DNS zones (`ZoneProperties`, DNS 2018-05-01). Their operations still run (fault injection can
+/// 2022-04-01), DNS zones (`ZoneProperties`, DNS 2018-05-01) and user-assigned identities
+/// (`UserAssignedIdentityProperties`, ManagedIdentity 2023-01-31). Their operations still run (fault injection can
 /// make one asynchronous), but a client reads no state from their bodies.
 pub fn reports_provisioning_state(resource_type: &str) -> bool {
     !matches!(
@@ -132,6 +133,7 @@ pub fn reports_provisioning_state(resource_type: &str) -> bool {
         "microsoft.compute/availabilitysets"
             | "microsoft.authorization/roleassignments"
             | "microsoft.network/dnszones"
+            | "microsoft.managedidentity/userassignedidentities"
     )
 }
 
