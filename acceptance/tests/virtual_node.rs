@@ -3,8 +3,7 @@
 //! destroy.
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
-    Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -120,15 +119,6 @@ fn aci_addon(base: &str) -> Value {
         .clone()
 }
 
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 /// A configuration with one virtual node and the outputs a Kubernetes deployment would use.
 fn config(simulator: &Simulator, prefix: &str, cluster_id: &str) -> String {
     config_with(simulator, prefix, cluster_id, "")
@@ -212,21 +202,11 @@ fn assert_fails_saying(ws: &Workspace, args: &[&str], case: &str, needles: &[&st
     );
 }
 
-fn assert_no_changes(ws: &Workspace, when: &str) {
-    let plan = ws.terraform(&["plan", "-no-color"]);
-    assert!(plan.success, "plan {when} failed:\n{}", plan.text());
-    assert!(
-        plan.stdout.contains("No changes."),
-        "plan {when} is not empty:\n{}",
-        plan.text()
-    );
-}
-
 #[test]
 fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destroys_cleanly() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     // Another add-on the read-modify-write must keep.
     let mut demo = body(&url, &cluster()).expect("the demo cluster");
@@ -290,7 +270,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         Some(connector_identity_id().to_ascii_lowercase())
     );
 
-    assert_no_changes(&ws, "after create");
+    ws.assert_plan_clean("after create");
 
     let deployment = ws.output("deployment");
     let pod = &deployment["spec"]["template"]["spec"];
@@ -315,7 +295,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     edit(&url, &cluster(), &edited);
     plan_shows_and_apply_fixes(&ws, "cluster_id", "the add-on was disabled");
     assert_eq!(aci_addon(&url)["enabled"], true);
-    assert_no_changes(&ws, "after the drift was fixed");
+    ws.assert_plan_clean("after the drift was fixed");
 
     // The role assignment deleted out of band is granted again.
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
@@ -327,7 +307,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         back[0]["body"]["properties"]["principalId"],
         object_id.as_str()
     );
-    assert_no_changes(&ws, "after the role was granted again");
+    ws.assert_plan_clean("after the role was granted again");
 
     // The delegation removed out of band is put back.
     let mut undelegated = body(&url, &subnet_id).expect("the subnet");
@@ -339,7 +319,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
             ["serviceName"],
         "Microsoft.ContainerInstance/containerGroups"
     );
-    assert_no_changes(&ws, "after the delegation was put back");
+    ws.assert_plan_clean("after the delegation was put back");
 
     // Import by the subnet ID recovers the same state.
     let rm = ws.terraform(&["state", "rm", "-no-color", "largek8s_virtual_node.aci"]);
@@ -352,7 +332,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     ]);
     assert!(import.success, "import failed:\n{}", import.text());
     assert_eq!(state_values(&ws)["principal_id"], object_id.as_str());
-    assert_no_changes(&ws, "after import");
+    ws.assert_plan_clean("after import");
 
     // Disabling the add-on leaves ACI's link on the subnet; destroy must delete it before the subnet.
     assert_eq!(links(&url).len(), 1, "the add-on links the subnet");
@@ -385,7 +365,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
 #[test]
 fn a_prefix_overlapping_a_subnet_or_outside_the_vnet_fails_the_plan() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
 
     ws.write("main.tf", &config(&simulator, "10.0.8.0/24", &cluster()));
     // The error names both CIDRs.
@@ -415,7 +395,7 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     cluster_body["properties"]["networkProfile"]["networkPlugin"] = json!("kubenet");
     edit(&url, &kubenet, &cluster_body);
 
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &kubenet));
     assert_fails_saying(
         &ws,
@@ -445,7 +425,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
     }});
     edit(&url, &existing, &grant);
 
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config_with(
@@ -468,7 +448,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
             .map(str::to_ascii_lowercase),
         Some(existing.to_ascii_lowercase())
     );
-    assert_no_changes(&ws, "after adopting the assignment");
+    ws.assert_plan_clean("after adopting the assignment");
 
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
@@ -483,7 +463,7 @@ fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_e
 ) {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(apply.success, "apply failed:\n{}", apply.text());
@@ -527,7 +507,7 @@ fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_e
 fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_adopted() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     let cluster_before = cluster_without_aci(&url);
     let subnet_body = |props: Value| json!({"name": "virtual-node-aci", "properties": props});
@@ -612,7 +592,7 @@ fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_a
     );
     assert_eq!(role_assignments(&url).len(), 1);
     assert_eq!(aci_addon(&url)["enabled"], true);
-    assert_no_changes(&ws, "after adopting the subnet");
+    ws.assert_plan_clean("after adopting the subnet");
 }
 
 /// A fault that holds the managed-cluster PUT (the add-on write) unanswered far longer than any test runs.
@@ -672,14 +652,14 @@ fn assert_partial_then_converges(ws: &Workspace, base: &str) {
     );
     assert_eq!(aci_addon(base)["enabled"], true);
     assert_eq!(aci_addon(base)["config"]["SubnetName"], "virtual-node-aci");
-    assert_no_changes(ws, "after the next apply");
+    ws.assert_plan_clean("after the next apply");
 }
 
 #[test]
 fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_the_next_apply_converges() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     hold_the_addon_write(&url);
 
@@ -710,7 +690,7 @@ fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_the_next_apply_conve
 fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converges() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     // Long enough to make the subnet on a busy machine (about a second here), far shorter than
     // the held add-on write.
     ws.write(
@@ -749,7 +729,7 @@ fn a_service_principal_cluster_needs_principal_id_at_plan_time_and_then_gets_the
     }
     edit(&url, &sp_cluster, &cluster_body);
 
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &sp_cluster));
     // The error is at principal_id, names the service principal and says how to find its object ID.
     assert_fails_saying(
@@ -779,7 +759,7 @@ fn a_service_principal_cluster_needs_principal_id_at_plan_time_and_then_gets_the
         state["connector_identity"].is_null(),
         "a service-principal cluster reports no add-on identity: {state}"
     );
-    assert_no_changes(&ws, "after create on a service-principal cluster");
+    ws.assert_plan_clean("after create on a service-principal cluster");
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
     assert!(role_assignments(&url).is_empty());
@@ -789,7 +769,7 @@ fn a_service_principal_cluster_needs_principal_id_at_plan_time_and_then_gets_the
 fn a_role_granted_to_the_cluster_identity_moves_to_the_addon_identity_on_the_next_apply() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     // The state an earlier version left: the role on the cluster's own identity, principal_id not configured.
     ws.write(
         "main.tf",
@@ -828,5 +808,5 @@ fn a_role_granted_to_the_cluster_identity_moves_to_the_addon_identity_on_the_nex
         roles[0]["body"]["properties"]["principalId"],
         object_id.as_str()
     );
-    assert_no_changes(&ws, "after the role moved");
+    ws.assert_plan_clean("after the role moved");
 }
