@@ -1,9 +1,9 @@
 //! `largek8s_virtual_node` through real Terraform against the simulator's demo world: the delegated subnet,
-//! the connector's role and the AKS add-on, plan-time checks, drift, import and a clean destroy.
+//! the AKS add-on and the role for the identity the add-on runs as, plan-time checks, drift, import and a clean
+//! destroy.
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
-    Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -17,6 +17,21 @@ fn vnet() -> String {
 
 fn cluster() -> String {
     format!("{RG}/providers/Microsoft.ContainerService/managedClusters/largek8s-aks")
+}
+
+/// The user-assigned identity AKS makes for the ACI connector add-on of the demo cluster, in its node resource
+/// group.
+fn connector_identity_id() -> String {
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/MC_largek8s-demo_largek8s-aks_westeurope/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aciconnectorlinux-largek8s-aks".to_string()
+}
+
+/// The object (principal) ID of the add-on's identity, read from the identity itself.
+fn connector_object_id(base: &str) -> String {
+    let identity = body(base, &connector_identity_id()).expect("AKS made the add-on's identity");
+    identity["properties"]["principalId"]
+        .as_str()
+        .expect("the identity has a principal ID")
+        .to_string()
 }
 
 /// The rendered body of one resource, if it exists.
@@ -104,15 +119,6 @@ fn aci_addon(base: &str) -> Value {
         .clone()
 }
 
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 /// A configuration with one virtual node and the outputs a Kubernetes deployment would use.
 fn config(simulator: &Simulator, prefix: &str, cluster_id: &str) -> String {
     config_with(simulator, prefix, cluster_id, "")
@@ -196,21 +202,11 @@ fn assert_fails_saying(ws: &Workspace, args: &[&str], case: &str, needles: &[&st
     );
 }
 
-fn assert_no_changes(ws: &Workspace, when: &str) {
-    let plan = ws.terraform(&["plan", "-no-color"]);
-    assert!(plan.success, "plan {when} failed:\n{}", plan.text());
-    assert!(
-        plan.stdout.contains("No changes."),
-        "plan {when} is not empty:\n{}",
-        plan.text()
-    );
-}
-
 #[test]
 fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destroys_cleanly() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     // Another add-on the read-modify-write must keep.
     let mut demo = body(&url, &cluster()).expect("the demo cluster");
@@ -231,7 +227,13 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let roles = role_assignments(&url);
     assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
     let role = &roles[0];
-    assert_eq!(role["body"]["properties"]["principalId"], CLUSTER_PRINCIPAL);
+    // The role goes to the identity the ACI connector runs as, not to the cluster's own.
+    let object_id = connector_object_id(&url);
+    assert_ne!(object_id, CLUSTER_PRINCIPAL);
+    assert_eq!(
+        role["body"]["properties"]["principalId"],
+        object_id.as_str()
+    );
     assert_eq!(
         role["body"]["properties"]["roleDefinitionId"],
         format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{NETWORK_CONTRIBUTOR}", sim::SUBSCRIPTION)
@@ -248,13 +250,27 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     let addon = aci_addon(&url);
     assert_eq!(addon["enabled"], true);
     assert_eq!(addon["config"]["SubnetName"], "virtual-node-aci");
+    assert_eq!(addon["identity"]["objectId"], object_id.as_str());
     assert_eq!(
         cluster_without_aci(&url),
         before,
         "enabling the add-on changed another setting"
     );
+    let state = state_values(&ws);
+    assert_eq!(state["principal_id"], object_id.as_str());
+    assert_eq!(state["connector_identity"]["object_id"], object_id.as_str());
+    assert_eq!(
+        state["connector_identity"]["client_id"],
+        addon["identity"]["clientId"]
+    );
+    assert_eq!(
+        state["connector_identity"]["resource_id"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(connector_identity_id().to_ascii_lowercase())
+    );
 
-    assert_no_changes(&ws, "after create");
+    ws.assert_plan_clean("after create");
 
     let deployment = ws.output("deployment");
     let pod = &deployment["spec"]["template"]["spec"];
@@ -279,18 +295,19 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
     edit(&url, &cluster(), &edited);
     plan_shows_and_apply_fixes(&ws, "cluster_id", "the add-on was disabled");
     assert_eq!(aci_addon(&url)["enabled"], true);
-    assert_no_changes(&ws, "after the drift was fixed");
+    ws.assert_plan_clean("after the drift was fixed");
 
     // The role assignment deleted out of band is granted again.
     let role_id = role["id"].as_str().expect("role assignment ID").to_string();
     remove(&url, &role_id);
     plan_shows_and_apply_fixes(&ws, "role_assignment_id", "the role assignment was deleted");
+    let back = role_assignments(&url);
+    assert_eq!(back.len(), 1, "the role assignment is back");
     assert_eq!(
-        role_assignments(&url).len(),
-        1,
-        "the role assignment is back"
+        back[0]["body"]["properties"]["principalId"],
+        object_id.as_str()
     );
-    assert_no_changes(&ws, "after the role was granted again");
+    ws.assert_plan_clean("after the role was granted again");
 
     // The delegation removed out of band is put back.
     let mut undelegated = body(&url, &subnet_id).expect("the subnet");
@@ -302,7 +319,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
             ["serviceName"],
         "Microsoft.ContainerInstance/containerGroups"
     );
-    assert_no_changes(&ws, "after the delegation was put back");
+    ws.assert_plan_clean("after the delegation was put back");
 
     // Import by the subnet ID recovers the same state.
     let rm = ws.terraform(&["state", "rm", "-no-color", "largek8s_virtual_node.aci"]);
@@ -314,7 +331,8 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
         &subnet_id,
     ]);
     assert!(import.success, "import failed:\n{}", import.text());
-    assert_no_changes(&ws, "after import");
+    assert_eq!(state_values(&ws)["principal_id"], object_id.as_str());
+    ws.assert_plan_clean("after import");
 
     // Disabling the add-on leaves ACI's link on the subnet; destroy must delete it before the subnet.
     assert_eq!(links(&url).len(), 1, "the add-on links the subnet");
@@ -347,7 +365,7 @@ fn a_virtual_node_delegates_a_subnet_grants_the_role_enables_the_addon_and_destr
 #[test]
 fn a_prefix_overlapping_a_subnet_or_outside_the_vnet_fails_the_plan() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
 
     ws.write("main.tf", &config(&simulator, "10.0.8.0/24", &cluster()));
     // The error names both CIDRs.
@@ -377,7 +395,7 @@ fn a_kubenet_cluster_is_a_clear_error_and_nothing_is_created() {
     cluster_body["properties"]["networkProfile"]["networkPlugin"] = json!("kubenet");
     edit(&url, &kubenet, &cluster_body);
 
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &kubenet));
     assert_fails_saying(
         &ws,
@@ -407,14 +425,14 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
     }});
     edit(&url, &existing, &grant);
 
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config_with(
             &simulator,
             "10.0.16.0/24",
             &cluster(),
-            "  role = \"Contributor\"",
+            &format!("  role         = \"contributor\"\n  principal_id = \"{CLUSTER_PRINCIPAL}\""),
         ),
     );
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
@@ -430,7 +448,7 @@ fn contributor_on_the_vnet_adopts_an_existing_assignment_of_that_role() {
             .map(str::to_ascii_lowercase),
         Some(existing.to_ascii_lowercase())
     );
-    assert_no_changes(&ws, "after adopting the assignment");
+    ws.assert_plan_clean("after adopting the assignment");
 
     let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(destroy.success, "destroy failed:\n{}", destroy.text());
@@ -445,7 +463,7 @@ fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_e
 ) {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(apply.success, "apply failed:\n{}", apply.text());
@@ -489,7 +507,7 @@ fn destroy_deletes_the_service_association_link_the_disabled_addon_left_behind_e
 fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_adopted() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     let cluster_before = cluster_without_aci(&url);
     let subnet_body = |props: Value| json!({"name": "virtual-node-aci", "properties": props});
@@ -574,7 +592,7 @@ fn an_existing_subnet_of_that_name_is_refused_unless_empty_and_compatible_then_a
     );
     assert_eq!(role_assignments(&url).len(), 1);
     assert_eq!(aci_addon(&url)["enabled"], true);
-    assert_no_changes(&ws, "after adopting the subnet");
+    ws.assert_plan_clean("after adopting the subnet");
 }
 
 /// A fault that holds the managed-cluster PUT (the add-on write) unanswered far longer than any test runs.
@@ -590,8 +608,8 @@ fn add_fault(base: &str, rule: Value) {
     assert_eq!(status, 201, "fault rule {rule}: {answer}");
 }
 
-/// After an apply that stopped at the add-on write: the subnet and the role are made and in state, the add-on
-/// is not; the next apply finishes the job without doubling anything.
+/// After an apply that stopped at the add-on write: the subnet is made and in state; the add-on is not, nor the
+/// role, which goes to the add-on's identity; the next apply finishes the job without doubling anything.
 fn assert_partial_then_converges(ws: &Workspace, base: &str) {
     let partial = state_values(ws);
     assert_eq!(
@@ -600,20 +618,25 @@ fn assert_partial_then_converges(ws: &Workspace, base: &str) {
         "the subnet is in state: {partial}"
     );
     assert!(
-        partial["role_assignment_id"].is_string(),
-        "the role assignment is in state: {partial}"
+        partial["role_assignment_id"].is_null(),
+        "no role is granted before the add-on's identity exists: {partial}"
     );
     assert!(
         partial["cluster_id"].is_null(),
         "the add-on is not in state: {partial}"
     );
     assert!(body(base, &subnet()).is_some());
-    assert_eq!(role_assignments(base).len(), 1);
+    assert!(role_assignments(base).is_empty());
     assert_ne!(aci_addon(base)["enabled"], true);
 
     let again = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(again.success, "the next apply failed:\n{}", again.text());
-    assert_eq!(role_assignments(base).len(), 1, "the role was doubled");
+    let roles = role_assignments(base);
+    assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
+    assert_eq!(
+        roles[0]["body"]["properties"]["principalId"],
+        connector_object_id(base).as_str()
+    );
     let subnets: Vec<Value> = sim_resources(base)
         .into_iter()
         .filter(|r| {
@@ -629,14 +652,14 @@ fn assert_partial_then_converges(ws: &Workspace, base: &str) {
     );
     assert_eq!(aci_addon(base)["enabled"], true);
     assert_eq!(aci_addon(base)["config"]["SubnetName"], "virtual-node-aci");
-    assert_no_changes(ws, "after the next apply");
+    ws.assert_plan_clean("after the next apply");
 }
 
 #[test]
-fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_role_and_the_next_apply_converges() {
+fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_the_next_apply_converges() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
     hold_the_addon_write(&url);
 
@@ -667,8 +690,8 @@ fn ctrl_c_during_a_hanging_addon_write_saves_the_subnet_and_role_and_the_next_ap
 fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converges() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let url = simulator.url.clone();
-    let ws = workspace();
-    // Long enough to make the subnet and the role on a busy machine (about a second here), far shorter than
+    let ws = Workspace::for_simulator(&simulator);
+    // Long enough to make the subnet on a busy machine (about a second here), far shorter than
     // the held add-on write.
     ws.write(
         "main.tf",
@@ -689,4 +712,101 @@ fn a_short_create_timeout_ends_a_hanging_addon_write_and_the_next_apply_converge
         &["Failed to enable the virtual-node add-on", "time ran out"],
     );
     assert_partial_then_converges(&ws, &url);
+}
+
+#[test]
+fn a_service_principal_cluster_needs_principal_id_at_plan_time_and_then_gets_the_role() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let url = simulator.url.clone();
+    // A cluster that still runs as a service principal: AKS makes no identity for its add-ons.
+    let sp_cluster = format!("{RG}/providers/Microsoft.ContainerService/managedClusters/sp-aks");
+    let sp_client = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    let sp_object = "1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d";
+    let mut cluster_body = body(&url, &cluster()).expect("the demo cluster");
+    cluster_body["properties"]["servicePrincipalProfile"] = json!({ "clientId": sp_client });
+    if let Some(o) = cluster_body.as_object_mut() {
+        o.remove("identity");
+    }
+    edit(&url, &sp_cluster, &cluster_body);
+
+    let ws = Workspace::for_simulator(&simulator);
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &sp_cluster));
+    // The error is at principal_id, names the service principal and says how to find its object ID.
+    assert_fails_saying(
+        &ws,
+        &["plan", "-no-color"],
+        "a plan for a service-principal cluster without principal_id",
+        &["principal_id", sp_client, "az ad sp show --id"],
+    );
+    assert!(body(&url, &subnet()).is_none(), "a plan created something");
+
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &sp_cluster,
+            &format!("  principal_id = \"{sp_object}\""),
+        ),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let roles = role_assignments(&url);
+    assert_eq!(roles.len(), 1, "one role assignment: {roles:?}");
+    assert_eq!(roles[0]["body"]["properties"]["principalId"], sp_object);
+    let state = state_values(&ws);
+    assert!(
+        state["connector_identity"].is_null(),
+        "a service-principal cluster reports no add-on identity: {state}"
+    );
+    ws.assert_plan_clean("after create on a service-principal cluster");
+    let destroy = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(destroy.success, "destroy failed:\n{}", destroy.text());
+    assert!(role_assignments(&url).is_empty());
+}
+
+#[test]
+fn a_role_granted_to_the_cluster_identity_moves_to_the_addon_identity_on_the_next_apply() {
+    let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
+    let url = simulator.url.clone();
+    let ws = Workspace::for_simulator(&simulator);
+    // The state an earlier version left: the role on the cluster's own identity, principal_id not configured.
+    ws.write(
+        "main.tf",
+        &config_with(
+            &simulator,
+            "10.0.16.0/24",
+            &cluster(),
+            &format!("  principal_id = \"{CLUSTER_PRINCIPAL}\""),
+        ),
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let old = role_assignments(&url);
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        old[0]["body"]["properties"]["principalId"],
+        CLUSTER_PRINCIPAL
+    );
+
+    ws.write("main.tf", &config(&simulator, "10.0.16.0/24", &cluster()));
+    let object_id = connector_object_id(&url);
+    let plan = ws.terraform(&["plan", "-no-color"]);
+    assert!(
+        plan.success
+            && plan.stdout.contains("updated in-place")
+            && plan.stdout.contains(CLUSTER_PRINCIPAL)
+            && plan.stdout.contains(&object_id),
+        "the plan shows the principal moving to the add-on's identity:\n{}",
+        plan.text()
+    );
+    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
+    assert!(apply.success, "apply failed:\n{}", apply.text());
+    let roles = role_assignments(&url);
+    assert_eq!(roles.len(), 1, "the old assignment is removed: {roles:?}");
+    assert_eq!(
+        roles[0]["body"]["properties"]["principalId"],
+        object_id.as_str()
+    );
+    ws.assert_plan_clean("after the role moved");
 }

@@ -14,6 +14,8 @@ pub const RESOURCES: &str = "2021-04-01";
 pub const CONTAINER_SERVICE: &str = "2024-05-01";
 /// DNS zones and record sets.
 pub const DNS: &str = "2018-05-01";
+/// Managed Identity RP (user-assigned identities, such as the one AKS makes for the ACI connector add-on).
+pub const MANAGED_IDENTITY: &str = "2023-01-31";
 /// Container Instance RP: only the subnet service association link's delete (`SubnetServiceAssociationLink_Delete`).
 pub const CONTAINER_INSTANCE: &str = "2023-05-01";
 
@@ -76,6 +78,10 @@ pub const SERVED: &[Served] = &[
         api_version: AUTHORIZATION,
     },
     Served {
+        resource_type: "Microsoft.ManagedIdentity/userAssignedIdentities",
+        api_version: MANAGED_IDENTITY,
+    },
+    Served {
         resource_type: "Microsoft.ContainerService/managedClusters",
         api_version: CONTAINER_SERVICE,
     },
@@ -97,6 +103,7 @@ pub fn for_namespace(namespace: &str) -> Option<&'static str> {
         ("Microsoft.Resources", RESOURCES),
         ("Microsoft.ContainerService", CONTAINER_SERVICE),
         ("Microsoft.ContainerInstance", CONTAINER_INSTANCE),
+        ("Microsoft.ManagedIdentity", MANAGED_IDENTITY),
     ]
     .iter()
     .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))

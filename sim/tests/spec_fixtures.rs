@@ -17,6 +17,7 @@ fn fixture(name: &str) -> Value {
         "role_assignment" => include_str!("fixtures/role_assignment.json"),
         "dns_zone" => include_str!("fixtures/dns_zone.json"),
         "dns_a_record_set" => include_str!("fixtures/dns_a_record_set.json"),
+        "user_assigned_identity" => include_str!("fixtures/user_assigned_identity.json"),
         "service_association_link_delete" => {
             include_str!("fixtures/service_association_link_delete.json")
         }
@@ -185,6 +186,19 @@ async fn managed_clusters_answer_as_aks_2024_05_01_does() {
         600.0,
     )
     .await;
+}
+
+#[tokio::test]
+async fn user_assigned_identities_answer_as_managed_identity_2023_01_31_does() {
+    let sim = Sim::start().await;
+    sim.group("rg").await;
+    let fx = fixture("user_assigned_identity");
+    let id = sim.id(
+        "rg",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "aciconnectorlinux-aks",
+    );
+    life(&sim, &fx, &id, request(&fx, &[]), 0.0).await;
 }
 
 #[tokio::test]

@@ -11,6 +11,69 @@ pub const NETWORK_CONTRIBUTOR: &str = "4d97b98b-1d4f-4787-a291-c67834d212e7";
 /// <https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged#contributor>
 pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 
+/// The actions a built-in role allows and the ones it excepts, as Microsoft publishes them
+/// (<https://learn.microsoft.com/azure/role-based-access-control/built-in-roles>), so that what a role grants
+/// can be checked against what a service needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Permissions {
+    pub actions: &'static [&'static str],
+    pub not_actions: &'static [&'static str],
+}
+
+/// Network Contributor's permissions
+/// (<https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/networking#network-contributor>).
+pub const NETWORK_CONTRIBUTOR_PERMISSIONS: Permissions = Permissions {
+    actions: &[
+        "Microsoft.Authorization/*/read",
+        "Microsoft.Insights/alertRules/*",
+        "Microsoft.Network/*",
+        "Microsoft.ResourceHealth/availabilityStatuses/read",
+        "Microsoft.Resources/deployments/*",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        "Microsoft.Support/*",
+    ],
+    not_actions: &[],
+};
+
+/// Contributor's permissions: everything but managing access
+/// (<https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/privileged#contributor>).
+pub const CONTRIBUTOR_PERMISSIONS: Permissions = Permissions {
+    actions: &["*"],
+    not_actions: &[
+        "Microsoft.Authorization/*/Delete",
+        "Microsoft.Authorization/*/Write",
+        "Microsoft.Authorization/elevateAccess/Action",
+        "Microsoft.Blueprint/blueprintAssignments/write",
+        "Microsoft.Blueprint/blueprintAssignments/delete",
+        "Microsoft.Compute/galleries/share/action",
+    ],
+};
+
+impl Permissions {
+    /// Whether the role allows `action`: some action pattern matches it and no excepted one does. Azure
+    /// compares operations without regard to case, and `*` in a pattern stands for any run of characters.
+    pub fn allows(&self, action: &str) -> bool {
+        let matches = |pattern: &&str| {
+            wildcard_match(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
+        };
+        self.actions.iter().any(matches) && !self.not_actions.iter().any(matches)
+    }
+}
+
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(tail) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i))
+                .any(|i| wildcard_match(rest, &tail[i..]))
+        }
+    }
+}
+
 /// The subscription-level ID of a built-in role definition, the form ARM expects in `roleDefinitionId`.
 pub fn role_definition_id(subscription_id: &str, role_guid: &str) -> String {
     format!("/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}")
@@ -49,6 +112,19 @@ mod tests {
             name,
             assignment_name(&subnet, "p", &role_definition_id("s", CONTRIBUTOR))
         );
+    }
+
+    #[test]
+    fn permissions_match_wildcards_without_regard_to_case_and_honour_exceptions() {
+        let nc = NETWORK_CONTRIBUTOR_PERMISSIONS;
+        assert!(nc.allows("Microsoft.Network/virtualNetworks/subnets/join/action"));
+        assert!(nc.allows("microsoft.authorization/roleAssignments/READ"));
+        assert!(!nc.allows("Microsoft.Authorization/roleAssignments/write"));
+        assert!(!nc.allows("Microsoft.ContainerInstance/containerGroups/write"));
+        let c = CONTRIBUTOR_PERMISSIONS;
+        assert!(c.allows("Microsoft.ContainerInstance/containerGroups/write"));
+        assert!(!c.allows("Microsoft.Authorization/roleAssignments/write"));
+        assert!(wildcard_match("a*c*e", "abcde") && !wildcard_match("a*c", "abd"));
     }
 
     #[test]

@@ -18,6 +18,11 @@ resource "largek8s_virtual_node" "aci" {
   }
 }
 
+# The identity the ACI connector runs as, to grant it more (e.g. AcrPull on a registry).
+output "connector_identity" {
+  value = largek8s_virtual_node.aci.connector_identity
+}
+
 # What a Deployment needs to run on the virtual node: in a kubernetes_deployment, set
 # spec.template.spec.node_selector to node_selector and add one toleration block per element of tolerations.
 output "burst_scheduling" {

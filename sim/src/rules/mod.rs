@@ -4,6 +4,7 @@ mod authorization;
 mod compute;
 mod container_service;
 mod dns;
+mod managed_identity;
 mod network;
 mod resources;
 
@@ -61,6 +62,9 @@ pub fn prepare_put(ctx: &PutCtx<'_>, body: Value) -> Result<Prepared, ArmError> 
         "microsoft.containerservice/managedclusters" => container_service::put_cluster(ctx, body),
         "microsoft.network/dnszones" => dns::put_zone(ctx, body),
         "microsoft.network/dnszones/a" => dns::put_a_record_set(ctx, body),
+        "microsoft.managedidentity/userassignedidentities" => {
+            managed_identity::put_identity(ctx, body)
+        }
         _ => Ok(Prepared::body(body)),
     }
 }
@@ -118,9 +122,10 @@ pub fn held_addresses(r: &Resource) -> Vec<(String, u32)> {
     }
 }
 
-/// Whether the published spec of a type defines `properties.provisioningState`. Three do not: availability sets
+/// Whether the published spec of a type defines `properties.provisioningState`. Four do not: availability sets
 /// (`AvailabilitySetProperties`, Compute 2024-07-01), role assignments (`RoleAssignmentProperties`, Authorization
-/// 2022-04-01) and DNS zones (`ZoneProperties`, DNS 2018-05-01). Their operations still run (fault injection can
+/// 2022-04-01), DNS zones (`ZoneProperties`, DNS 2018-05-01) and user-assigned identities
+/// (`UserAssignedIdentityProperties`, ManagedIdentity 2023-01-31). Their operations still run (fault injection can
 /// make one asynchronous), but a client reads no state from their bodies.
 pub fn reports_provisioning_state(resource_type: &str) -> bool {
     !matches!(
@@ -128,6 +133,7 @@ pub fn reports_provisioning_state(resource_type: &str) -> bool {
         "microsoft.compute/availabilitysets"
             | "microsoft.authorization/roleassignments"
             | "microsoft.network/dnszones"
+            | "microsoft.managedidentity/userassignedidentities"
     )
 }
 
