@@ -1474,7 +1474,12 @@ fn equivalent(attr: &str, a: &Value, b: &Value) -> bool {
         }
         "frontend_subnet_id" => text(a, str::to_ascii_lowercase)
             .is_some_and(|id| Some(id) == text(b, str::to_ascii_lowercase)),
-        "backend_sets" => membership_of(a).is_some_and(|m| Some(m) == membership_of(b)),
+        // Only across forms: two pools' `availability_sets` that differ (a node's `shape` during a rollout)
+        // are planned as written, so that a plan made while some were unknown stays the plan once they are.
+        "backend_sets" => {
+            pool_form(a) != pool_form(b)
+                && membership_of(a).is_some_and(|m| Some(m) == membership_of(b))
+        }
         "rules" => rules_of(Some(a)) == rules_of(Some(b)),
         "probes" => probes_of(Some(a)) == probes_of(Some(b)),
         "dns" => dns_of(Some(a)).is_some_and(|d| Some(d) == dns_of(Some(b))),
@@ -2515,6 +2520,13 @@ async fn observe(
         ),
     );
     Ok(Value::Object(state))
+}
+
+/// Whether `backend_sets` is in a pool's `availability_sets` form (sets with `nodes`).
+fn pool_form(backend_sets_value: &Value) -> bool {
+    backend_sets_value
+        .as_list()
+        .is_some_and(|sets| sets.iter().any(|s| s.get("nodes").is_some()))
 }
 
 /// Lower-cased NIC IDs by lower-cased availability set ID, as `backend_sets` has them; None when it does not
