@@ -8,7 +8,7 @@
 // The bench uses only part of the tests' simulator helper.
 #[allow(dead_code)]
 #[path = "../tests/support/sim.rs"]
-mod sim;
+pub mod sim;
 
 use std::path::Path;
 use std::process::Command;
@@ -19,16 +19,16 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sim::{Sim, CLIENT_ID, CLIENT_SECRET, SUBSCRIPTION, TENANT};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_terraform-provider-largek8s");
+pub const BINARY: &str = env!("CARGO_BIN_EXE_terraform-provider-largek8s");
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-fn terraform(dir: &Path, sim: &Sim, args: &[&str]) {
+pub fn terraform(dir: &Path, sim: &Sim, args: &[&str]) {
     let out = Command::new(std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into()))
         .args(args)
         .current_dir(dir)
@@ -71,7 +71,7 @@ fn provider_peak_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn count(stats: &Value, method: &str, include_throttled: bool) -> u64 {
+pub fn count(stats: &Value, method: &str, include_throttled: bool) -> u64 {
     stats["requests"]
         .as_array()
         .into_iter()
