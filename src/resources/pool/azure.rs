@@ -613,24 +613,18 @@ pub async fn converge(
     errors
 }
 
-/// The nodes a rollout works on, in order: those an interrupted apply left provisioning (they are
-/// unavailable already, and must settle before more nodes go), then the nodes whose VM runs another shape
-/// than `shape`, node index first so that each batch spreads over the sets (and their update domains).
-pub fn rollout_order(inventory: &Inventory, shape: &str) -> Vec<(u32, u32)> {
-    let mut stale: Vec<(u32, u32)> = inventory
-        .sets
-        .iter()
-        .flat_map(|(set, record)| {
-            record
-                .nodes
-                .iter()
-                .filter(|(_, node)| node.shape != shape)
-                .map(move |(number, _)| (*set, *number))
-        })
-        .filter(|node| !inventory.unsettled.contains(node))
-        .collect();
-    stale.sort_by_key(|(set, number)| (*number, *set));
-    inventory.unsettled.iter().copied().chain(stale).collect()
+/// The nodes a rollout works on, in order (see [`crate::layout::rollout_order`]): those an interrupted apply
+/// left provisioning (they are unavailable already, and must settle before more nodes go), then the nodes
+/// whose VM runs another shape than `shape`.
+fn rollout_order(inventory: &Inventory, shape: &str) -> Vec<(u32, u32)> {
+    let stale = inventory.sets.iter().flat_map(|(set, record)| {
+        record
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.shape != shape)
+            .map(move |(number, _)| (*set, *number))
+    });
+    crate::layout::rollout_order(stale, &inventory.unsettled)
 }
 
 /// Where one node of a rollout ended.
@@ -1298,6 +1292,51 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("max_nodes_per_set"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_update_keeps_what_azure_returned_and_detaches_the_nic() {
+        let existing = json!({
+            "location": "westeurope",
+            "tags": {"team": "a"},
+            "properties": {
+                "vmId": "1234",
+                "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+                "osProfile": {"computerName": "agents-0-0"},
+                "networkProfile": {"networkInterfaces": [{"id": "/nic", "properties": {"deleteOption": "Delete"}}]},
+            },
+        });
+        assert!(!keeps_nic(&existing), "made before rollouts");
+        let body = updated_vm_body(&existing, json!({"x": "y"}), "Standard_D4s_v5");
+        assert!(keeps_nic(&body));
+        assert_eq!(
+            body["properties"]["hardwareProfile"]["vmSize"],
+            "Standard_D4s_v5"
+        );
+        assert_eq!(
+            body["properties"]["osProfile"],
+            existing["properties"]["osProfile"]
+        );
+        assert_eq!(body["tags"], json!({"x": "y"}));
+    }
+
+    #[test]
+    fn a_rollout_works_on_the_nodes_of_another_shape_and_the_unsettled_ones_first() {
+        let mut inventory = Inventory::default();
+        let set = inventory.sets.entry(0).or_default();
+        for (number, shape) in [(0, "old"), (1, "new"), (2, "old"), (3, "new")] {
+            set.nodes.insert(
+                number,
+                Node {
+                    vm_id: String::new(),
+                    nic_id: String::new(),
+                    private_ip: String::new(),
+                    shape: shape.into(),
+                },
+            );
+        }
+        inventory.unsettled.insert((0, 3));
+        assert_eq!(rollout_order(&inventory, "new"), [(0, 3), (0, 0), (0, 2)]);
     }
 
     #[test]
