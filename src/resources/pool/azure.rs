@@ -54,9 +54,10 @@ fn owner(body: &Json) -> Option<&str> {
         .and_then(Json::as_str)
 }
 
-/// Checks that an existing resource belongs to this pool and, for a VM (`shape` given), runs this
-/// configuration's shape; anything else must not be touched. Sets and NICs outlive shapes (a rollout keeps
-/// them), so only their owner is checked. Resources made before shapes were recorded carry no shape tag.
+/// Checks that an existing resource belongs to this pool and, for a set or VM not in state (`shape` given),
+/// was made by this configuration's shape; anything else must not be touched. A NIC outlives its VMs (a
+/// rollout keeps it, and an interrupted one may leave it for the next apply), so only its owner is checked.
+/// Resources made before shapes were recorded carry no shape tag.
 fn check_owner(
     id: &ResourceId,
     body: &Json,
@@ -374,13 +375,16 @@ pub async fn ensure_set(
     let id = pool.set_id(set);
     // Availability sets are synchronous and a PUT of our own set changes nothing, but another pool's set
     // must not be rewritten: create only, and adopt when ours.
+    // A set that is not in state yet is checked for this configuration's shape, as a VM is: another
+    // workspace reusing the pool's name is refused before anything of it is recorded (or later destroyed).
+    let shape = spec.shape();
     let set = create_or_adopt(
         arm,
         ctx,
         &id,
         COMPUTE_API_VERSION,
         &set_body(spec, pool),
-        None,
+        Some(&shape),
         pool,
     )
     .await
@@ -1378,7 +1382,7 @@ mod tests {
                 None
             )
             .is_ok(),
-            "a NIC (or set) of the pool is kept across rollouts, whatever shape it was made with"
+            "a NIC of the pool is kept across rollouts, whatever shape it was made with"
         );
         let e = check_owner(&id, &tagged("/other/pool", Some("abc")), &pool, abc)
             .expect_err("other pool");

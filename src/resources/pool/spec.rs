@@ -14,9 +14,9 @@ pub const OWNER_TAG: &str = "largek8s-pool";
 /// Tags recording the placement settings on each set, so that import can restore them.
 pub const CAP_TAG: &str = "largek8s-max-nodes-per-set";
 pub const PLACEMENT_TAG: &str = "largek8s-placement";
-/// Tag recording the VM shape (see [`Spec::shape`]) a VM runs, or a set or NIC was made with. A VM of
-/// another shape that a new node's name runs into (another workspace reusing the pool's name) is refused
-/// rather than adopted; sets and NICs outlive shapes (a rollout keeps them), so only their owner is checked.
+/// Tag recording the VM shape (see [`Spec::shape`]) a VM runs, or a set or NIC was made with. A set or VM
+/// of another shape that apply runs into outside its state (another workspace reusing the pool's name) is
+/// refused rather than adopted; NICs outlive shapes (a rollout keeps them), so only their owner is checked.
 pub const SHAPE_TAG: &str = "largek8s-pool-shape";
 
 pub const DEFAULT_CAP: u32 = 100;
