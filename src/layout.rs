@@ -341,6 +341,23 @@ pub fn diff(old: &Layout, new: &Layout) -> LayoutDiff {
     }
 }
 
+/// The order in which a rollout takes `stale` nodes `(set, node)`: first the `waiting` ones (an interrupted
+/// rollout's nodes still provisioning, unavailable already), then the others by node index and then set, so
+/// that consecutive batches take a few nodes from every set rather than one set's nodes together (a VM's
+/// update and fault domains follow from its place in its set, so neither is emptied either).
+pub fn rollout_order(
+    stale: impl IntoIterator<Item = (u32, u32)>,
+    waiting: &BTreeSet<(u32, u32)>,
+) -> Vec<(u32, u32)> {
+    let mut rest: Vec<(u32, u32)> = stale
+        .into_iter()
+        .filter(|node| !waiting.contains(node))
+        .collect();
+    rest.sort_by_key(|(set, node)| (*node, *set));
+    rest.dedup();
+    waiting.iter().copied().chain(rest).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +517,16 @@ mod tests {
         assert!(diff(&current, &next).is_empty());
     }
 
+    #[test]
+    fn a_rollout_takes_waiting_nodes_first_then_spreads_over_the_sets() {
+        let current = layout(&[(0, &[0, 1, 2]), (1, &[0, 1, 2])]);
+        let waiting = BTreeSet::from([(1, 2)]);
+        let order = rollout_order(current.nodes(), &waiting);
+        assert_eq!(order, [(1, 2), (0, 0), (1, 0), (0, 1), (1, 1), (0, 2)]);
+        let batches: Vec<&[(u32, u32)]> = order.chunks(2).collect();
+        assert_eq!(batches[1], [(1, 0), (0, 1)]);
+    }
+
     fn arb_layout() -> impl Strategy<Value = Layout> {
         prop::collection::btree_map(
             0u32..8,
@@ -605,6 +632,23 @@ mod tests {
             for removed in change.delete_nodes {
                 prop_assert!(newest_kept.is_none_or(|kept| removed > kept));
             }
+        }
+
+        #[test]
+        fn a_rollout_takes_every_stale_node_once_round_by_round_over_the_sets(
+            current in arb_layout(),
+            waiting in prop::collection::btree_set((0u32..8, 0u32..250), 0..5),
+        ) {
+            let order = rollout_order(current.nodes(), &waiting);
+            let mut seen = order.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), order.len(), "no node twice");
+            let expected: BTreeSet<(u32, u32)> = current.nodes().chain(waiting.iter().copied()).collect();
+            prop_assert_eq!(seen, expected.into_iter().collect::<Vec<_>>());
+            let rest = &order[waiting.len()..];
+            // Round by round: node index first, so one set's nodes are not taken together.
+            prop_assert!(rest.windows(2).all(|w| (w[0].1, w[0].0) < (w[1].1, w[1].0)));
         }
 
         #[test]

@@ -632,6 +632,17 @@ fn embedded(sim: &Sim, req: &Request, rid: &ResourceId) -> Result<Reply, ArmErro
 }
 
 fn list(sim: &Sim, req: &Request, parent: &str, resource_type: &str) -> Result<Reply, ArmError> {
+    if resource_type.eq_ignore_ascii_case("Microsoft.Compute/availabilitySets/vmSizes") {
+        api_versions::check(
+            req.query("api-version"),
+            resource_type,
+            api_versions::COMPUTE,
+        )?;
+        sim.settle();
+        let name = parent.rsplit('/').next().unwrap_or_default();
+        let body = rules::list_available_sizes(&sim.world(), &parent.to_ascii_lowercase(), name)?;
+        return Ok(Reply::json(200, &body));
+    }
     let Some(served) = api_versions::served(resource_type) else {
         return Err(ArmError::bad_request(
             "InvalidResourceType",

@@ -39,6 +39,11 @@ pub fn handle(sim: &Sim, req: &Request) -> Reply {
         ("POST", "/_sim/quota") => quota(sim, req),
         ("POST", "/_sim/clock") => clock(sim, req),
         ("POST", "/_sim/operations/end-stuck") => end_stuck(sim, req),
+        ("DELETE", "/_sim/stats/unavailable") => {
+            sim.world_mut().availability.reset_peaks();
+            Reply::empty(204)
+        }
+        ("POST", "/_sim/vm-sizes") => vm_sizes(sim, req),
         _ => Reply::error(&ArmError::new(
             404,
             "NotFound",
@@ -54,6 +59,7 @@ fn stats(sim: &Sim) -> Reply {
     body["throttling"] = throttling;
     let floor = sim.throttle().floor();
     body["run"] = sim.stats().run.report(floor, sim.clock.scale());
+    body["unavailable"] = sim.world().availability.report();
     body["timeScale"] = json!(sim.clock.scale());
     body["simulatedTime"] = json!(crate::clock::rfc3339(sim.clock.now()));
     Reply::json(200, &body)
@@ -210,4 +216,39 @@ fn end_stuck(sim: &Sim, req: &Request) -> Reply {
     let ended = sim.world_mut().end_stuck(&outcome, sim.clock.now());
     sim.mark_dirty();
     Reply::json(200, &json!({ "ended": ended }))
+}
+
+/// Sets the VM sizes an availability set's hardware cluster offers: `{"availabilitySetId": "<id>" | "*", "sizes":
+/// ["Standard_D2s_v5", ...]}` (`null` sizes go back to the default).
+fn vm_sizes(sim: &Sim, req: &Request) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(e) => return Reply::error(&e),
+    };
+    let Some(set) = body["availabilitySetId"]
+        .as_str()
+        .map(str::to_ascii_lowercase)
+    else {
+        return bad("availabilitySetId must be an availability set ID or \"*\"");
+    };
+    let sizes = match &body["sizes"] {
+        Value::Null => None,
+        Value::Array(items) => match items.iter().map(Value::as_str).collect::<Option<Vec<_>>>() {
+            Some(names) => Some(names.into_iter().map(str::to_string).collect::<Vec<_>>()),
+            None => return bad("sizes must be a list of VM size names"),
+        },
+        _ => return bad("sizes must be a list of VM size names or null"),
+    };
+    let mut w = sim.world_mut();
+    match &sizes {
+        Some(list) => {
+            w.persisted.vm_sizes.insert(set.clone(), list.clone());
+        }
+        None => {
+            w.persisted.vm_sizes.remove(&set);
+        }
+    }
+    drop(w);
+    sim.mark_dirty();
+    Reply::json(200, &json!({ "availabilitySetId": set, "sizes": sizes }))
 }

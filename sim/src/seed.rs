@@ -36,6 +36,20 @@ pub fn load(config: &Config) -> Result<Vec<(String, Value)>, String> {
     }
 }
 
+/// A seed entry `{"id": "<availability set id>/vmSizes", "body": {"value": ["Standard_D2s_v5", ...]}}` sets the
+/// sizes that set's hardware cluster offers (`*/vmSizes` for every set): the set's key and the sizes.
+pub fn vm_sizes_entry(id: &str, body: &Value) -> Option<(String, Vec<String>)> {
+    let lower = id.to_ascii_lowercase();
+    let set = lower.strip_suffix("/vmsizes")?;
+    let sizes = body["value"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s.as_str().or_else(|| s["name"].as_str()))
+        .map(str::to_string)
+        .collect();
+    Some((set.to_string(), sizes))
+}
+
 /// The demo world: resource group, a VNet 10.0.0.0/16 with a node subnet 10.0.0.0/20 (4,091 usable addresses), and
 /// an AKS cluster on Azure CNI whose nodes use that subnet.
 pub fn demo(config: &Config) -> Vec<(String, Value)> {

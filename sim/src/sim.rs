@@ -76,6 +76,10 @@ impl Sim {
             w.persisted.secret = format!("{}{}", crate::entropy::guid(), crate::entropy::guid());
         }
         for (id, body) in &self.seed {
+            if let Some(set) = crate::seed::vm_sizes_entry(id, body) {
+                w.persisted.vm_sizes.insert(set.0, set.1);
+                continue;
+            }
             self.put_direct(&mut w, id, body.clone(), true)
                 .map_err(|e| format!("seed resource {id}: {} {}", e.code, e.message))?;
         }

@@ -1,7 +1,7 @@
 //! Request counters by method, resource type and status, for `/_sim/stats`.
 
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Counters since start (or the last reset).
 #[derive(Debug, Default)]
@@ -121,6 +121,118 @@ impl Stats {
     }
 }
 
+/// The `largek8s-pool` tag naming the pool a VM belongs to.
+const POOL_TAG: &str = "largek8s-pool";
+
+/// Per pool (the `largek8s-pool` tag of its VMs), the VMs that are absent or not `Succeeded`: now, and the most at
+/// once since start or the last [`Availability::reset_peaks`]. A VM is down while its provisioning state is anything
+/// but `Succeeded` (creating, updating, deleting, failed), and absent when it was deleted but its NIC stayed (a node
+/// being replaced) until a VM takes that NIC again or the NIC goes.
+#[derive(Debug, Default)]
+pub struct Availability {
+    /// VM key -> (pool, NIC keys) of the pools' VMs the world holds.
+    vms: HashMap<String, (String, Vec<String>)>,
+    /// Pool -> keys of its VMs down now.
+    down: BTreeMap<String, BTreeSet<String>>,
+    /// NIC key -> (pool, VM key) of a VM deleted while its NIC stayed.
+    absent: HashMap<String, (String, String)>,
+    peak: BTreeMap<String, usize>,
+}
+
+impl Availability {
+    fn set_down(&mut self, pool: &str, vm: &str, down: bool) {
+        let set = self.down.entry(pool.to_string()).or_default();
+        if down {
+            set.insert(vm.to_string());
+        } else {
+            set.remove(vm);
+        }
+    }
+
+    fn sample(&mut self, pool: &str) {
+        let now = self.down.get(pool).map_or(0, BTreeSet::len);
+        let peak = self.peak.entry(pool.to_string()).or_default();
+        *peak = (*peak).max(now);
+    }
+
+    /// A VM was stored (created, or its body or provisioning state changed).
+    pub fn vm_stored(&mut self, key: &str, body: &Value) {
+        let Some(pool) = body
+            .pointer(&format!("/tags/{POOL_TAG}"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+        else {
+            return;
+        };
+        let nics: Vec<String> = body["properties"]["networkProfile"]["networkInterfaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["id"].as_str().map(str::to_ascii_lowercase))
+            .collect();
+        for nic in &nics {
+            if let Some((was_pool, vm)) = self.absent.remove(nic) {
+                self.set_down(&was_pool, &vm, false);
+            }
+        }
+        let succeeded = body["properties"]["provisioningState"]
+            .as_str()
+            .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+        self.vms.insert(key.to_string(), (pool.clone(), nics));
+        self.set_down(&pool, key, !succeeded);
+        self.sample(&pool);
+    }
+
+    /// Resources left the world together (one delete with what went with it).
+    pub fn removed(&mut self, keys: &[String]) {
+        let gone: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut touched = BTreeSet::new();
+        for key in keys {
+            let Some((pool, nics)) = self.vms.remove(key) else {
+                continue;
+            };
+            let kept: Vec<&String> = nics.iter().filter(|n| !gone.contains(n.as_str())).collect();
+            for nic in &kept {
+                self.absent
+                    .insert((*nic).clone(), (pool.clone(), key.clone()));
+            }
+            self.set_down(&pool, key, !kept.is_empty());
+            touched.insert(pool);
+        }
+        for key in keys {
+            if let Some((pool, vm)) = self.absent.remove(key) {
+                self.set_down(&pool, &vm, false);
+                touched.insert(pool);
+            }
+        }
+        for pool in touched {
+            self.sample(&pool);
+        }
+    }
+
+    /// Starts the peaks afresh from what is down now.
+    pub fn reset_peaks(&mut self) {
+        self.peak = self
+            .down
+            .iter()
+            .map(|(pool, vms)| (pool.clone(), vms.len()))
+            .collect();
+    }
+
+    /// `{"<pool id>": {"now": n, "mostUnavailable": m}}`.
+    pub fn report(&self) -> Value {
+        let pools: serde_json::Map<String, Value> = self
+            .peak
+            .iter()
+            .map(|(pool, peak)| {
+                let now = self.down.get(pool).map_or(0, BTreeSet::len);
+                (pool.clone(), json!({ "now": now, "mostUnavailable": peak }))
+            })
+            .collect();
+        Value::Object(pools)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +258,71 @@ mod tests {
         let mut run = Run::default();
         run.write_accepted(5.0, f64::INFINITY);
         assert_eq!(run.least_seconds(1.0), 1.0);
+    }
+
+    fn vm(state: &str, nic: &str) -> Value {
+        json!({
+            "tags": { POOL_TAG: "/Pool/A" },
+            "properties": {
+                "provisioningState": state,
+                "networkProfile": { "networkInterfaces": [{ "id": nic }] },
+            },
+        })
+    }
+
+    fn most(a: &Availability) -> (u64, u64) {
+        let pool = &a.report()["/pool/a"];
+        (
+            pool["now"].as_u64().unwrap_or(99),
+            pool["mostUnavailable"].as_u64().unwrap_or(99),
+        )
+    }
+
+    #[test]
+    fn a_node_is_away_from_its_vm_delete_until_a_new_vm_on_its_nic_succeeds() {
+        let mut a = Availability::default();
+        for n in ["vm1", "vm2"] {
+            a.vm_stored(n, &vm("Creating", &format!("{n}-nic")));
+            a.vm_stored(n, &vm("Succeeded", &format!("{n}-nic")));
+        }
+        a.reset_peaks();
+        assert_eq!(most(&a), (0, 0));
+        a.vm_stored("vm1", &vm("Deleting", "vm1-nic"));
+        a.removed(&["vm1".to_string()]);
+        assert_eq!(most(&a), (1, 1), "deleted, its NIC stays: absent");
+        a.vm_stored("vm1", &vm("Creating", "VM1-NIC"));
+        assert_eq!(
+            most(&a),
+            (1, 1),
+            "being created on the same NIC: still one node away"
+        );
+        a.vm_stored("vm1", &vm("Succeeded", "vm1-nic"));
+        assert_eq!(most(&a), (0, 1));
+        a.vm_stored("vm2", &vm("Deleting", "vm2-nic"));
+        a.removed(&["vm2".to_string(), "vm2-nic".to_string()]);
+        assert_eq!(
+            most(&a),
+            (0, 1),
+            "a VM deleted with its NIC is gone, not away"
+        );
+    }
+
+    #[test]
+    fn a_nic_deleted_after_its_vm_ends_the_absence() {
+        let mut a = Availability::default();
+        a.vm_stored("vm1", &vm("Succeeded", "nic1"));
+        a.removed(&["vm1".to_string()]);
+        assert_eq!(most(&a), (1, 1));
+        a.removed(&["nic1".to_string()]);
+        assert_eq!(most(&a), (0, 1));
+        a.vm_stored(
+            "other",
+            &json!({"properties": {"provisioningState": "Creating"}}),
+        );
+        assert_eq!(
+            a.report().as_object().map(|o| o.len()),
+            Some(1),
+            "untagged VMs are no pool's"
+        );
     }
 }

@@ -65,6 +65,8 @@ pub struct World {
     /// Resource key -> addresses it holds, per subnet key.
     held_ips: HashMap<String, Vec<(String, u32)>>,
     pub persisted: Persisted,
+    /// Pools' VMs absent or not `Succeeded`, for `/_sim/stats`.
+    pub availability: crate::stats::Availability,
 }
 
 /// Scalars that persist with the resources.
@@ -74,6 +76,10 @@ pub struct Persisted {
     pub secret: String,
     /// Quota on the number of virtual machines (`POST /_sim/quota`).
     pub vm_limit: Option<usize>,
+    /// VM sizes the hardware cluster of an availability set offers, by set key (`*` for every set without its
+    /// own entry); see `rules::compute::offered_sizes`.
+    #[serde(default)]
+    pub vm_sizes: BTreeMap<String, Vec<String>>,
 }
 
 /// Milliseconds for the due-queue; `u64::MAX` means never.
@@ -130,6 +136,12 @@ impl World {
         let key = resource.id.to_ascii_lowercase();
         self.unindex(&key);
         self.index(&key, &resource);
+        if resource
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Compute/virtualMachines")
+        {
+            self.availability.vm_stored(&key, &resource.body);
+        }
         self.resources.insert(key, resource);
     }
 
@@ -275,9 +287,10 @@ impl World {
         );
         doomed.extend(crate::rules::delete_with(&r));
         crate::rules::before_delete(self, &r);
-        for k in doomed {
-            self.remove(&k);
+        for k in &doomed {
+            self.remove(k);
         }
+        self.availability.removed(&doomed);
     }
 
     /// Everything, for `/_sim/state` and persistence.

@@ -774,3 +774,90 @@ async fn ip_based_backend_pools_follow_azures_limitations() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_vm_in_a_set_resizes_in_place_only_to_a_size_its_cluster_offers() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let set = avset(&sim, "rg", "a").await;
+    let (vm, nic) = sim.node("rg", "vm", &subnet, Some(&set), &[]).await;
+    sim.advance(120.0).await;
+    let sizes = sim.get(&format!("{set}/vmSizes"), COMPUTE).await;
+    assert_eq!(sizes.status, 200, "{:?}", sizes.body);
+    let names: Vec<&str> = sizes.body["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Standard_D4s_v5"), "{names:?}");
+    let vm_id = sim.get(&vm, COMPUTE).await.body["properties"]["vmId"].clone();
+    let mut body = Sim::vm_body(&nic, Some(&set));
+    body["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_D4s_v5");
+    assert_eq!(sim.put(&vm, COMPUTE, body).await.status, 200);
+    sim.advance(60.0).await;
+    assert_eq!(
+        sim.get(&vm, COMPUTE).await.body["properties"]["vmId"],
+        vm_id,
+        "a resize keeps the VM"
+    );
+    let r = sim
+        .control(
+            "POST",
+            "/_sim/vm-sizes",
+            Some(json!({"availabilitySetId": set, "sizes": ["Standard_D4s_v5"]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let mut body = Sim::vm_body(&nic, Some(&set));
+    body["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_E4s_v5");
+    let r = sim.put(&vm, COMPUTE, body).await;
+    assert_eq!((r.status, r.code()), (409, "OperationNotAllowed"));
+    assert!(
+        r.body.to_string().contains("Standard_D4s_v5"),
+        "{:?}",
+        r.body
+    );
+    let listed = sim.get(&format!("{set}/vmSizes"), COMPUTE).await;
+    assert_eq!(
+        listed.body["value"],
+        json!([{"name": "Standard_D4s_v5", "numberOfCores": 4, "memoryInMB": 16384}])
+    );
+}
+
+#[tokio::test]
+async fn a_vm_deleted_with_its_nic_detached_leaves_the_nic_for_a_new_vm() {
+    let sim = Sim::start().await;
+    let subnet = sim.network("rg").await;
+    let set = avset(&sim, "rg", "a").await;
+    let (vm, nic) = sim.node("rg", "vm", &subnet, Some(&set), &[]).await;
+    let mut body = Sim::vm_body(&nic, Some(&set));
+    body["properties"]["networkProfile"]["networkInterfaces"][0]["properties"]["deleteOption"] =
+        json!("Detach");
+    sim.advance(120.0).await;
+    assert_eq!(sim.put(&vm, COMPUTE, body.clone()).await.status, 200);
+    sim.advance(60.0).await;
+    let ip = sim.get(&nic, NET).await.body["properties"]["ipConfigurations"][0]["properties"]
+        ["privateIPAddress"]
+        .clone();
+    let old_id = sim.get(&vm, COMPUTE).await.body["properties"]["vmId"].clone();
+    assert_eq!(sim.delete(&vm, COMPUTE).await.status, 202);
+    sim.advance(60.0).await;
+    let kept = sim.get(&nic, NET).await;
+    assert_eq!(kept.status, 200, "deleteOption Detach keeps the NIC");
+    assert!(kept.body["properties"].get("virtualMachine").is_none());
+    assert_eq!(
+        sim.put(&vm, COMPUTE, body).await.status,
+        201,
+        "a new VM on the kept NIC"
+    );
+    sim.advance(120.0).await;
+    let new = sim.get(&vm, COMPUTE).await;
+    assert_ne!(new.body["properties"]["vmId"], old_id);
+    assert_eq!(
+        sim.get(&nic, NET).await.body["properties"]["ipConfigurations"][0]["properties"]
+            ["privateIPAddress"],
+        ip,
+        "the NIC keeps its address"
+    );
+}

@@ -24,28 +24,29 @@ use crate::tf::value::Value;
 use super::context::Context;
 use azure::PoolError;
 use spec::{
-    node_value, set_value, Inventory, PoolId, Spec, CAP_TAG, DEFAULT_CAP, DEFAULT_FAULT_DOMAINS,
-    DEFAULT_IMAGE, DEFAULT_OS_DISK_GB, DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN,
-    OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
+    node_value, set_value, Inventory, MaxUnavailable, PoolId, Spec, CAP_TAG, DEFAULT_CAP,
+    DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_OS_DISK_GB,
+    DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN, OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 
 pub const TYPE_NAME: &str = "largek8s_pool";
 
-/// Attributes whose change needs new VMs: Azure fixes them at creation (or they name the resources).
-const REPLACE_ON_CHANGE: [&str; 12] = [
+/// Attributes whose change needs a new pool: they name the resources, or Azure fixes them on the sets and
+/// NICs a rollout keeps. (`custom_data` is only in state for a Terraform without write-only attributes.)
+/// The VM shape (`vm_size`, `image`, `os_disk`, `admin_username`, `ssh_public_keys`,
+/// `custom_data_version`) changes in place: apply rolls the nodes (see `azure::roll`).
+const REPLACE_ON_CHANGE: [&str; 7] = [
     "name",
     "resource_group_name",
     "location",
-    "vm_size",
-    "image",
-    "os_disk",
-    "admin_username",
-    "ssh_public_keys",
     "custom_data",
     "subnet_id",
     "fault_domain_count",
     "update_domain_count",
 ];
+
+/// The schema version: 1 added `custom_data_version`, `upgrade` and each node's `shape`.
+const SCHEMA_VERSION: i64 = 1;
 
 /// Defaults sized for 1,000 nodes under public Azure's throttling (about 3 minutes of writes at the
 /// floor, plus VM provisioning), with room to spare.
@@ -66,6 +67,11 @@ fn node_attributes() -> Vec<Attribute> {
             .describe("The ARM ID of the VM's network interface, `<node>-nic`."),
         Attribute::computed("private_ip", Type::String)
             .describe("The private IP address of the network interface."),
+        Attribute::computed("shape", Type::String).describe(
+            "A digest of the VM shape the node runs (`vm_size`, `image`, `os_disk`, `admin_username`, \
+             `ssh_public_keys`, `custom_data_version`). A node whose shape differs from the configuration's \
+             is rolled by the next apply.",
+        ),
     ]
 }
 
@@ -121,11 +127,11 @@ fn schema() -> Schema {
         "`\"fill\"` (default) fills each set to the cap before opening the next; `\"balance\"` uses as many \
          sets as fill but keeps their sizes even. A change applies to new placement only.",
     ))
-    .attribute(Attribute::required("vm_size", Type::String).describe("The VM size, e.g. `Standard_D2s_v5`. Changing it replaces the pool."))
+    .attribute(Attribute::required("vm_size", Type::String).describe("The VM size, e.g. `Standard_D2s_v5`. Changing it rolls the nodes (see `upgrade`): a node whose availability set's hardware cluster offers the new size is resized in place, any other is replaced."))
     .attribute(Attribute::required("subnet_id", Type::String).describe("The ARM ID of the subnet the NICs join. Changing it replaces the pool."))
-    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator: 1 to 64 letters, digits, `_ - .`, a letter or underscore first, not a name Azure reserves such as `root` or `admin`. Changing it replaces the pool."))
+    .attribute(Attribute::required("admin_username", Type::String).describe("The VMs' administrator: 1 to 64 letters, digits, `_ - .`, a letter or underscore first, not a name Azure reserves such as `root` or `admin`. Changing it replaces the nodes in a rollout (see `upgrade`)."))
     .attribute(Attribute::required("ssh_public_keys", Type::list(Type::String)).describe(
-        "OpenSSH public keys (`ssh-rsa` or `ssh-ed25519`) authorised for `admin_username` (password login is disabled). Changing them replaces the pool.",
+        "OpenSSH public keys (`ssh-rsa` or `ssh-ed25519`) authorised for `admin_username` (password login is disabled). Changing them replaces the nodes in a rollout (see `upgrade`).",
     ))
     .attribute(
         Attribute::nested(
@@ -144,7 +150,7 @@ fn schema() -> Schema {
         .set_computed()
         .describe(
             "The OS image: a marketplace reference (default Canonical `ubuntu-24_04-lts` `server` `latest`) or \
-             `id`. Changing it replaces the pool.",
+             `id`. Changing it replaces the nodes in a rollout (see `upgrade`).",
         ),
     )
     .attribute(
@@ -160,7 +166,7 @@ fn schema() -> Schema {
         )
         .set_optional()
         .set_computed()
-        .describe("The managed OS disk of each VM, `<node>-osdisk`. Changing it replaces the pool."),
+        .describe("The managed OS disk of each VM, `<node>-osdisk`. Changing it replaces the nodes in a rollout (see `upgrade`)."),
     )
     .attribute(
         Attribute::optional("custom_data", Type::String)
@@ -168,8 +174,28 @@ fn schema() -> Schema {
             .write_only()
             .describe(
                 "cloud-init data given to each VM at creation. Sensitive and write-only: Terraform never stores \
-                 it, so a change is not detected; use `terraform apply -replace` to roll it out.",
+                 it, so a change is not detected; change `custom_data_version` to roll it out.",
             ),
+    )
+    .attribute(Attribute::optional("custom_data_version", Type::Number).describe(
+        "Any number that names the `custom_data` in use, as Terraform's `*_wo_version` attributes do for \
+         write-only values: changing it replaces the nodes in a rollout (see `upgrade`) so that every VM \
+         boots with the current `custom_data`.",
+    ))
+    .attribute(
+        Attribute::nested(
+            "upgrade",
+            Nesting::Single,
+            vec![Attribute::optional("max_unavailable", Type::String).describe(format!(
+                "How many nodes a rollout takes away at once: a count (`\"20\"`) or a percentage of \
+                 `node_count`, rounded down (`\"10%\"`); at least one node. Default `\"{DEFAULT_MAX_UNAVAILABLE}\"`."
+            ))],
+        )
+        .set_optional()
+        .describe(
+            "How a change of the VM shape rolls out: the nodes are resized or replaced in batches of at most \
+             `max_unavailable`, each batch once the previous one's VMs have provisioned.",
+        ),
     )
     .attribute(Attribute::optional_computed("fault_domain_count", Type::Number).describe(format!(
         "Fault domains per availability set, 1 to 3 (the region's maximum); default {DEFAULT_FAULT_DOMAINS}. \
@@ -191,7 +217,7 @@ fn schema() -> Schema {
             ),
     )
     .block(NestedBlock::new("timeouts", Nesting::Single, timeouts));
-    Schema::new(0, block)
+    Schema::new(SCHEMA_VERSION, block)
 }
 
 /// Key types Azure accepts in a Linux VM's `ssh.publicKeys`
@@ -500,6 +526,18 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
+    if let Some(text) = config
+        .get("upgrade")
+        .and_then(|u| u.get("max_unavailable"))
+        .and_then(Value::as_str)
+    {
+        if let Err(e) = MaxUnavailable::parse(text) {
+            diags.push(
+                Diagnostic::error("Invalid upgrade.max_unavailable", e)
+                    .at(AttributePath::of("upgrade").attr("max_unavailable")),
+            );
+        }
+    }
     crate::resources::naming::check_resource_group_name(config, &mut diags);
     crate::resources::naming::check_tags(config, RESERVED_TAGS.len(), &mut diags);
     if config.get("custom_data").is_some_and(|v| !v.is_null())
@@ -588,9 +626,39 @@ fn os_disk_defaults() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The VM shape (see [`Spec::shape`]) of a planned state, when every input of it is known.
+fn planned_shape(planned: &Value, config: &Value) -> Option<String> {
+    const INPUTS: [&str; 10] = [
+        "location",
+        "vm_size",
+        "subnet_id",
+        "admin_username",
+        "ssh_public_keys",
+        "image",
+        "os_disk",
+        "custom_data_version",
+        "fault_domain_count",
+        "update_domain_count",
+    ];
+    let known = INPUTS
+        .iter()
+        .all(|name| planned.get(name).is_none_or(Value::is_fully_known));
+    known
+        .then(|| Spec::from_values(planned, config).ok())
+        .flatten()
+        .map(|spec| spec.shape())
+}
+
 /// The planned `availability_sets`: the layout `rescale` gives from the prior state's layout, with prior
-/// values kept for every existing set and node and unknowns only for what apply creates.
-fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Value {
+/// values kept for every existing set and node and unknowns only for what apply creates; every node's
+/// `shape` is the configuration's (`shape`, unknown while an input is). Also returns how many existing
+/// nodes run another shape, which apply rolls.
+fn planned_sets(
+    prior: &Value,
+    planned: &Value,
+    shape: Option<&str>,
+    diags: &mut Diagnostics,
+) -> (Value, usize) {
     let (Some(count), Some(cap), Some(placement)) = (
         planned
             .get("node_count")
@@ -602,7 +670,7 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
             .and_then(|n| n.to_u64()),
         planned.get("placement").and_then(Value::as_str),
     ) else {
-        return Value::unknown();
+        return (Value::unknown(), 0);
     };
     let name = planned.get("name").and_then(Value::as_str);
     let prior_name = prior.get("name").and_then(Value::as_str);
@@ -612,7 +680,7 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
     };
     let (Ok(cap), Ok(placement)) = (MaxNodesPerSet::new(cap), placement.parse::<Placement>())
     else {
-        return Value::unknown();
+        return (Value::unknown(), 0);
     };
     let target = match layout::rescale(&prior_inventory.layout(), count, cap, placement) {
         Ok(target) => target,
@@ -621,15 +689,26 @@ fn planned_sets(prior: &Value, planned: &Value, diags: &mut Diagnostics) -> Valu
                 Diagnostic::error("Cannot plan the pool's layout", e.to_string())
                     .at(AttributePath::of("node_count")),
             );
-            return Value::unknown();
+            return (Value::unknown(), 0);
         }
     };
-    layout_value(&target, &prior_inventory, name)
+    let stale = target
+        .nodes()
+        .filter_map(|(set, number)| prior_inventory.sets.get(&set)?.nodes.get(&number))
+        .filter(|node| shape.is_none_or(|shape| node.shape != shape))
+        .count();
+    (layout_value(&target, &prior_inventory, name, shape), stale)
 }
 
-fn layout_value(target: &Layout, prior: &Inventory, name: Option<&str>) -> Value {
+fn layout_value(
+    target: &Layout,
+    prior: &Inventory,
+    name: Option<&str>,
+    shape: Option<&str>,
+) -> Value {
     let text =
         |f: &dyn Fn(&str) -> String| name.map_or_else(Value::unknown, |n| Value::string(f(n)));
+    let shape = shape.map_or_else(Value::unknown, Value::string);
     Value::list(target.sets().map(|set| {
         let prior_set = prior.sets.get(&set.index);
         let nodes = set.nodes.iter().map(|number| {
@@ -640,12 +719,14 @@ fn layout_value(target: &Layout, prior: &Inventory, name: Option<&str>) -> Value
                     Value::string(&node.vm_id),
                     Value::string(&node.nic_id),
                     Value::string(&node.private_ip),
+                    shape.clone(),
                 ),
                 None => node_value(
                     node_name,
                     Value::unknown(),
                     Value::unknown(),
                     Value::unknown(),
+                    shape.clone(),
                 ),
             }
         });
@@ -772,9 +853,30 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     } else {
         Value::Null
     };
-    let sets = planned_sets(&base, &planned, &mut diags);
+    let shape = planned_shape(&planned, &request.config);
+    let (sets, stale) = planned_sets(&base, &planned, shape.as_deref(), &mut diags);
     if let Value::Object(members) = &mut planned {
         members.insert("availability_sets".into(), sets);
+    }
+    if stale > 0 {
+        let batch = Spec::from_values(&planned, &request.config)
+            .map_or(DEFAULT_MAX_UNAVAILABLE, |s| s.max_unavailable);
+        let count = planned
+            .get("node_count")
+            .and_then(Value::as_number)
+            .and_then(|n| n.to_u64())
+            .unwrap_or_default();
+        diags.push(Diagnostic::warning(
+            format!("{stale} nodes will be rolled to the new VM shape"),
+            format!(
+                "The VM shape (vm_size, image, os_disk, admin_username, ssh_public_keys or custom_data_version) \
+                 differs from what {stale} existing nodes run. Apply resizes in place the VMs whose availability \
+                 set offers the new size and differs in nothing else, and deletes and recreates the others with \
+                 the same name, NIC, private IP and load balancer membership, {} at a time \
+                 (upgrade.max_unavailable = \"{batch}\"). Drain those nodes in Kubernetes as they go.",
+                batch.nodes(count)
+            ),
+        ));
     }
     // The unsettled nodes a refresh left in private state go on to apply (nothing when replacing).
     let planned_private = if requires_replace.is_empty() {
@@ -1043,7 +1145,7 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
         .flatten()
         .filter_map(|k| k.get("keyData").and_then(Json::as_str))
         .map(Value::string);
-    Value::object([
+    let state = Value::object([
         ("id", Value::string(pool.to_string())),
         ("name", Value::string(&pool.name)),
         ("resource_group_name", Value::string(&pool.resource_group)),
@@ -1115,7 +1217,72 @@ fn imported_state(pool: &PoolId, found: &azure::Discovered) -> Value {
         ),
         ("availability_sets", found.inventory.to_value(&pool.name)),
         ("timeouts", Value::Null),
-    ])
+        ("custom_data_version", Value::Null),
+        ("upgrade", Value::Null),
+    ]);
+    // Each node runs the shape its VM is tagged with; one VM is read, and a pool is of one shape unless a
+    // rollout was left unfinished (which the next apply then finishes).
+    let shape = vm
+        .and_then(|v| v.pointer(&format!("/tags/{SHAPE_TAG}")))
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            Spec::from_values(&state, &Value::Null)
+                .ok()
+                .map(|s| s.shape())
+        })
+        .unwrap_or_default();
+    with_node_shapes(state, &shape)
+}
+
+/// `state` with every node's `shape` set to `shape`.
+fn with_node_shapes(state: Value, shape: &str) -> Value {
+    let Value::Object(mut members) = state else {
+        return state;
+    };
+    if let Some(Value::List(sets)) = members.get_mut("availability_sets") {
+        for set in sets.iter_mut() {
+            let Value::Object(set) = set else { continue };
+            let Some(Value::List(nodes)) = set.get_mut("nodes") else {
+                continue;
+            };
+            for node in nodes.iter_mut() {
+                if let Value::Object(node) = node {
+                    node.insert("shape".into(), Value::string(shape));
+                }
+            }
+        }
+    }
+    Value::Object(members)
+}
+
+/// Brings a state of an earlier schema version to this one. Version 0 knew no rollouts: every node runs
+/// the shape of the state's own inputs, which is also the digest version 0 tagged the VMs with.
+fn upgrade_state(version: i64, state: Value) -> Result<Value, Diagnostics> {
+    match version {
+        SCHEMA_VERSION => Ok(state),
+        0 if state.is_null() => Ok(state),
+        0 => match Spec::from_values(&state, &Value::Null) {
+            Ok(spec) => Ok(with_node_shapes(state, &spec.shape())),
+            Err(e) => Err(Diagnostic::error(
+                "Cannot upgrade the pool's state",
+                format!(
+                    "The stored state (version 0) has an unreadable {}: {}. Restore the state from a backup, or \
+                     remove the pool from state and import it again.",
+                    e.path, e.message
+                ),
+            )
+            .into()),
+        },
+        other => Err(Diagnostic::error(
+            format!("Unsupported {TYPE_NAME} state version {other}"),
+            format!(
+                "This provider writes version {SCHEMA_VERSION}. The state was written by a newer provider; use \
+                 that version, or remove the resource from state and import it again."
+            ),
+        )
+        .into()),
+    }
 }
 
 async fn import(ctx: &Context, id: &str) -> ImportResponse {
@@ -1185,6 +1352,10 @@ impl Resource<Context> for Pool {
 
     fn validate(&self, config: &Value, client: ClientCapabilities) -> Diagnostics {
         validate(config, client)
+    }
+
+    fn upgrade_state(&self, version: i64, state: Value) -> Result<Value, Diagnostics> {
+        upgrade_state(version, state)
     }
 
     fn plan<'a>(&'a self, ctx: &'a Context, request: PlanRequest) -> BoxFuture<'a, PlanResponse> {
@@ -1277,6 +1448,9 @@ mod tests {
             name: "agents".into(),
         };
         let mut inventory = Inventory::default();
+        let shape = Spec::from_values(&planned, &Value::Null)
+            .map(|s| s.shape())
+            .unwrap_or_default();
         let sizes = layout::split(node_count, MaxNodesPerSet::default(), Placement::Fill)
             .unwrap_or_default();
         for (set, nodes) in Layout::from_sizes(&sizes)
@@ -1293,6 +1467,7 @@ mod tests {
                         vm_id: pool.vm_id(&name).to_string(),
                         nic_id: pool.nic_id(&name).to_string(),
                         private_ip: format!("10.0.{set}.{node}"),
+                        shape: shape.clone(),
                     },
                 );
             }
@@ -1379,19 +1554,104 @@ mod tests {
         assert_eq!(known, 450, "only the 70 new nodes are unknown");
     }
 
+    fn node_shapes(planned: &Value) -> Vec<Value> {
+        planned
+            .get("availability_sets")
+            .and_then(Value::as_list)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| {
+                s.get("nodes")
+                    .and_then(Value::as_list)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .map(|n| n.get("shape").cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
     #[test]
-    fn vm_shape_changes_replace_and_cap_changes_warn() {
+    fn a_vm_shape_change_is_an_in_place_rollout_with_a_warning() {
+        let prior = applied(10);
+        for (name, value) in [
+            ("vm_size", Value::string("Standard_D4s_v5")),
+            (
+                "image",
+                Value::object([("version", Value::string("24.04.202501010"))]),
+            ),
+            ("custom_data_version", Value::number(2u64)),
+            ("admin_username", Value::string("ops")),
+        ] {
+            let response = plan_for(
+                prior.clone(),
+                config(
+                    Value::number(10u64),
+                    &[
+                        (name, value),
+                        (
+                            "upgrade",
+                            Value::object([("max_unavailable", Value::string("30%"))]),
+                        ),
+                    ],
+                ),
+            );
+            assert!(response.requires_replace.is_empty(), "{name}: in place");
+            let warning = response
+                .diagnostics
+                .iter()
+                .find(|d| d.summary.contains("10 nodes will be rolled"));
+            assert!(
+                warning.is_some_and(|w| w.detail.contains("3 at a time")),
+                "{name}: the plan warns with the count and batch: {:?}",
+                response.diagnostics
+            );
+            let shapes = node_shapes(&response.planned_state);
+            assert_eq!(shapes.len(), 10);
+            assert!(shapes.windows(2).all(|w| w[0] == w[1]));
+            assert_ne!(shapes.first(), node_shapes(&prior).first(), "{name}");
+            let ids = |v: &Value| {
+                Inventory::from_state(v, "agents")
+                    .sets
+                    .values()
+                    .flat_map(|s| {
+                        s.nodes
+                            .values()
+                            .map(|n| (n.vm_id.clone(), n.private_ip.clone()))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                ids(&response.planned_state),
+                ids(&prior),
+                "{name}: nothing else of the nodes changes"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_shape_input_leaves_the_shapes_unknown() {
+        let response = plan_for(
+            applied(3),
+            config(Value::number(3u64), &[("vm_size", Value::unknown())]),
+        );
+        assert!(node_shapes(&response.planned_state)
+            .iter()
+            .all(|s| !s.is_known()));
+    }
+
+    #[test]
+    fn renaming_replaces_and_cap_changes_warn() {
         let prior = applied(10);
         let response = plan_for(
             prior.clone(),
             config(
                 Value::number(10u64),
-                &[("vm_size", Value::string("Standard_D4s_v5"))],
+                &[("subnet_id", Value::string(SUBNET.replace("nodes", "other")))],
             ),
         );
         assert_eq!(
             response.requires_replace,
-            vec![AttributePath::of("vm_size")]
+            vec![AttributePath::of("subnet_id")]
         );
         let response = plan_for(
             prior,
@@ -1404,6 +1664,36 @@ mod tests {
         assert!(response.diagnostics.iter().any(|d| d.attribute
             == Some(AttributePath::of("max_nodes_per_set"))
             && d.summary.contains("new placement only")));
+    }
+
+    #[test]
+    fn version_0_state_gains_the_shape_its_vms_were_tagged_with() {
+        let current = applied(4);
+        let shape = node_shapes(&current)
+            .first()
+            .cloned()
+            .unwrap_or(Value::Null);
+        let v0 = with_node_shapes(current.clone(), "").clone();
+        let v0 = match v0 {
+            Value::Object(mut members) => {
+                members.remove("custom_data_version");
+                members.remove("upgrade");
+                Value::Object(members)
+            }
+            other => other,
+        };
+        let upgraded = upgrade_state(0, v0).expect("upgrades");
+        assert!(node_shapes(&upgraded).iter().all(|s| *s == shape));
+        assert!(shape.as_str().is_some_and(|s| !s.is_empty()));
+        let replanned = plan_for(upgraded, config(Value::number(4u64), &[]));
+        assert!(
+            !replanned
+                .diagnostics
+                .iter()
+                .any(|d| d.summary.contains("rolled")),
+            "an upgraded state plans no rollout"
+        );
+        assert!(upgrade_state(2, current).is_err());
     }
 
     #[test]
@@ -1473,6 +1763,14 @@ mod tests {
                 ),
                 AttributePath::of("os_disk").attr("storage_account_type"),
                 "Premium_LRS",
+            ),
+            (
+                (
+                    "upgrade",
+                    Value::object([("max_unavailable", Value::string("0"))]),
+                ),
+                AttributePath::of("upgrade").attr("max_unavailable"),
+                "at least 1",
             ),
             (
                 ("resource_group_name", Value::string("rg/x")),

@@ -99,7 +99,8 @@ impl Sim {
         self.client_with(self.settings()).await
     }
 
-    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// One control API call (`/_sim/...`); its JSON answer, Null when there is none.
+    pub async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(
                 rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(

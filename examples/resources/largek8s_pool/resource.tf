@@ -15,7 +15,14 @@ resource "largek8s_pool" "agents" {
     storage_account_type = "Premium_LRS"
   }
 
-  custom_data = file("${path.module}/cloud-init.yaml")
+  custom_data         = file("${path.module}/cloud-init.yaml")
+  custom_data_version = 1 # change it with cloud-init.yaml to roll the new bootstrap out
+
+  # A change of vm_size, image, os_disk, admin_username, ssh_public_keys or custom_data_version
+  # replaces (or resizes) the nodes 10% at a time.
+  upgrade = {
+    max_unavailable = "10%"
+  }
 
   tags = {
     environment = "production"

@@ -11,6 +11,59 @@ pub const MAX_VMS_PER_AVAILABILITY_SET: usize = 200;
 /// Most update domains an availability set can have.
 pub const MAX_UPDATE_DOMAINS: u64 = 20;
 
+/// Sizes a hardware cluster offers when nothing was set for a set (`POST /_sim/vm-sizes`, or a seed entry
+/// `{"id": "<set id>/vmSizes", "body": {"value": [...]}}`): a general-purpose cluster's D-series, with cores and
+/// memory as Azure lists them (<https://learn.microsoft.com/azure/virtual-machines/sizes/general-purpose/dsv5-series>).
+const DEFAULT_CLUSTER_SIZES: [(&str, u32, u32); 8] = [
+    ("Standard_D2s_v5", 2, 8192),
+    ("Standard_D4s_v5", 4, 16384),
+    ("Standard_D8s_v5", 8, 32768),
+    ("Standard_D16s_v5", 16, 65536),
+    ("Standard_D2ds_v5", 2, 8192),
+    ("Standard_D4ds_v5", 4, 16384),
+    ("Standard_D2s_v4", 2, 8192),
+    ("Standard_D4s_v4", 4, 16384),
+];
+
+/// The VM sizes the hardware cluster hosting availability set `set_key` offers.
+pub fn offered_sizes(world: &World, set_key: &str) -> Vec<String> {
+    let sizes = &world.persisted.vm_sizes;
+    match sizes.get(set_key).or_else(|| sizes.get("*")) {
+        Some(list) => list.clone(),
+        None => DEFAULT_CLUSTER_SIZES
+            .iter()
+            .map(|(name, _, _)| (*name).to_string())
+            .collect(),
+    }
+}
+
+/// `AvailabilitySets_ListAvailableSizes` (`GET .../availabilitySets/{name}/vmSizes`): the sizes a VM in the set
+/// can be created with or resized to in place.
+pub fn list_available_sizes(world: &World, set_key: &str, name: &str) -> Result<Value, ArmError> {
+    if world.get(set_key).is_none() {
+        return Err(ArmError::not_found(
+            "Microsoft.Compute/availabilitySets",
+            name,
+            None,
+        ));
+    }
+    let value: Vec<Value> = offered_sizes(world, set_key)
+        .iter()
+        .map(|size| {
+            let known = DEFAULT_CLUSTER_SIZES
+                .iter()
+                .find(|(n, _, _)| n.eq_ignore_ascii_case(size));
+            let mut item = json!({ "name": size });
+            if let Some((_, cores, memory)) = known {
+                item["numberOfCores"] = json!(cores);
+                item["memoryInMB"] = json!(memory);
+            }
+            item
+        })
+        .collect();
+    Ok(json!({ "value": value }))
+}
+
 fn invalid_parameter(target: &str, message: String) -> ArmError {
     ArmError::bad_request("InvalidParameter", message).with_detail(json!({ "target": target }))
 }
@@ -159,6 +212,25 @@ pub fn put_vm(ctx: &PutCtx<'_>, mut body: Value) -> Result<Prepared, ArmError> {
                 "Changing property 'availabilitySet.id' is not allowed.",
             )
             .with_detail(json!({ "target": "availabilitySet.id" })));
+        }
+    }
+    if let (Some(old), Some(set)) = (ctx.old, &avset) {
+        let size = |b: &Value| {
+            str_at(b, "/properties/hardwareProfile/vmSize")
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let wanted = size(&body);
+        if wanted != size(&old.body) {
+            let offered = offered_sizes(world, set);
+            if !offered.iter().any(|s| s.eq_ignore_ascii_case(&wanted)) {
+                let requested =
+                    str_at(&body, "/properties/hardwareProfile/vmSize").unwrap_or_default();
+                return Err(ArmError::conflict(
+                    "OperationNotAllowed",
+                    format!("Unable to resize the VM '{}' because the requested size {requested} is not available in the current hardware cluster. The available sizes in this cluster are: {}. Deallocate every VM in the availability set to resize to another size.", ctx.id.name, offered.join(", ")),
+                ));
+            }
         }
     }
     if let Some(set) = &avset {

@@ -14,6 +14,7 @@ use crate::ids::ResourceId;
 use crate::store::{OutRef, Resource, World};
 use serde_json::{json, Map, Value};
 
+pub use compute::list_available_sizes;
 pub use container_service::{remove_link, ACI_DELEGATION};
 
 /// What a PUT handler sees.

@@ -247,7 +247,12 @@ fn equivalent(attr: &str, a: &Value, b: &Value) -> bool {
         }
         "frontend_subnet_id" => text(a, str::to_ascii_lowercase)
             .is_some_and(|id| Some(id) == text(b, str::to_ascii_lowercase)),
-        "backend_sets" => spec::membership_of(a).is_some_and(|m| Some(m) == spec::membership_of(b)),
+        // Only across forms: two pools' `availability_sets` that differ (a node's `shape` during a rollout)
+        // are planned as written, so that a plan made while some were unknown stays the plan once they are.
+        "backend_sets" => {
+            spec::pool_form(a) != spec::pool_form(b)
+                && spec::membership_of(a).is_some_and(|m| Some(m) == spec::membership_of(b))
+        }
         "rules" => spec::rules_of(a).is_some_and(|r| Some(r) == spec::rules_of(b)),
         "probes" => spec::probes_of(a).is_some_and(|p| Some(p) == spec::probes_of(b)),
         "dns" => spec::dns_of(a).is_some_and(|d| Some(d) == spec::dns_of(b)),

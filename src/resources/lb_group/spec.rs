@@ -279,6 +279,12 @@ pub fn backend_sets_of(state: &Value, diags: &mut Diagnostics) -> Option<Vec<Bac
     backend_sets(Fields::root(state).ok()?.raw("backend_sets"), diags)
 }
 
+/// Whether `backend_sets` is in a pool's `availability_sets` form (sets with `nodes`).
+pub fn pool_form(backend_sets_value: &Value) -> bool {
+    backend_sets(backend_sets_value, &mut Diagnostics::new())
+        .is_some_and(|sets| sets.iter().any(|set| set.from_pool))
+}
+
 /// Lower-cased NIC IDs by lower-cased availability set ID, as `backend_sets` has them; None when it does not
 /// list every set's NICs.
 pub fn membership_of(backend_sets_value: &Value) -> Option<BTreeMap<String, BTreeSet<String>>> {

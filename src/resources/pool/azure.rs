@@ -54,30 +54,38 @@ fn owner(body: &Json) -> Option<&str> {
         .and_then(Json::as_str)
 }
 
-/// Checks that an existing resource belongs to this pool, and to a configuration of this pool's shape;
-/// anything else must not be touched. Resources made before shapes were recorded carry no shape tag.
-fn check_owner(id: &ResourceId, body: &Json, pool: &PoolId, shape: &str) -> Result<(), PoolError> {
+/// Checks that an existing resource belongs to this pool and, for a set or VM not in state (`shape` given),
+/// was made by this configuration's shape; anything else must not be touched. A NIC outlives its VMs (a
+/// rollout keeps it, and an interrupted one may leave it for the next apply), so only its owner is checked.
+/// Resources made before shapes were recorded carry no shape tag.
+fn check_owner(
+    id: &ResourceId,
+    body: &Json,
+    pool: &PoolId,
+    shape: Option<&str>,
+) -> Result<(), PoolError> {
     let pool_text = pool.to_string();
     let theirs = body
         .pointer(&format!("/tags/{SHAPE_TAG}"))
         .and_then(Json::as_str);
     match owner(body) {
-        Some(o) if o.eq_ignore_ascii_case(&pool_text) => match theirs {
-            Some(t) if !t.eq_ignore_ascii_case(shape) => Err(PoolError {
+        Some(o) if o.eq_ignore_ascii_case(&pool_text) => match (theirs, shape) {
+            (Some(t), Some(shape)) if !t.eq_ignore_ascii_case(shape) => Err(PoolError {
                 timed_out: false,
- resource: id.to_string(),
+                resource: id.to_string(),
                 message: format!(
                     "{id} already exists and belongs to pool {pool_text} as another configuration made it: its \
                      {SHAPE_TAG} tag is {t}, this configuration's is {shape} (vm_size, image, os_disk, \
-                     admin_username, ssh_public_keys, subnet_id, location or the domain counts differ). Another \
-                     workspace probably manages a pool of this name: choose another name or resource group."
+                     admin_username, ssh_public_keys, custom_data_version, subnet_id, location or the domain \
+                     counts differ), and it is not a node in this pool's state. Another workspace probably \
+                     manages a pool of this name: choose another name or resource group, or delete the VM."
                 ),
             }),
             _ => Ok(()),
         },
         other => Err(PoolError {
             timed_out: false,
- resource: id.to_string(),
+            resource: id.to_string(),
             message: format!(
                 "{id} already exists and belongs to {}, not to this pool ({pool_text}). Choose another pool \
                  name, or delete or rename the existing resource.",
@@ -118,17 +126,25 @@ fn interrupted(error: &ArmError) -> bool {
     )
 }
 
+/// A resource made or found by [`create_or_adopt`].
+struct Ensured {
+    body: Json,
+    /// It existed before: an earlier apply made it.
+    adopted: bool,
+}
+
 /// Creates with `If-None-Match: *`; when the resource is already there, reads it and adopts it if it is
-/// ours. A retried or interrupted apply so finds what it made, without a read per resource otherwise.
+/// ours (and, with `shape`, a VM of that shape). A retried or interrupted apply so finds what it made,
+/// without a read per resource otherwise.
 async fn create_or_adopt(
     arm: &ArmClient,
     ctx: &Ctx,
     id: &ResourceId,
     api_version: &str,
     body: &Json,
-    spec: &Spec,
+    shape: Option<&str>,
     pool: &PoolId,
-) -> Result<Json, Unready> {
+) -> Result<Ensured, Unready> {
     let path = id.to_string();
     let failed = |what: &str, e: ArmError, exists: bool| Unready {
         exists: exists && interrupted(&e),
@@ -144,17 +160,25 @@ async fn create_or_adopt(
                 .get::<Json>(ctx, &path, api_version)
                 .await
                 .map_err(|e| failed("reading the existing resource", e, false))?;
-            check_owner(id, &existing.body, pool, &spec.shape()).map_err(|error| Unready {
+            check_owner(id, &existing.body, pool, shape).map_err(|error| Unready {
                 error,
                 exists: false,
             })?;
-            return adopt(arm, ctx, id, api_version, body, existing).await;
+            return adopt(arm, ctx, id, api_version, body, existing)
+                .await
+                .map(|body| Ensured {
+                    body,
+                    adopted: true,
+                });
         }
         Err(e) => return Err(failed("creating", e, false)),
     };
     arm.finish(ctx, started, &path, api_version)
         .await
-        .map(|r| r.body)
+        .map(|r| Ensured {
+            body: r.body,
+            adopted: false,
+        })
         .map_err(|e| failed("creating", e, true))
 }
 
@@ -302,7 +326,7 @@ fn vm_body(spec: &Spec, pool: &PoolId, set: u32, node: &str, nic_id: &str) -> Js
                 "osDisk": {
                     "name": disk_name(node),
                     "createOption": "FromImage",
-                    // The disk and NIC go with the VM, so a scale-down leaves nothing behind.
+                    // A new VM gets a new disk, so the old one goes with its VM.
                     "deleteOption": "Delete",
                     "diskSizeGB": spec.os_disk_gb,
                     "managedDisk": {"storageAccountType": spec.os_disk_storage},
@@ -310,14 +334,20 @@ fn vm_body(spec: &Spec, pool: &PoolId, set: u32, node: &str, nic_id: &str) -> Js
             },
             "osProfile": os_profile,
             "networkProfile": {
+                // The NIC outlives its VM, so that a rolled node keeps its private IP and load balancer
+                // membership; deleting a node deletes its NIC after the VM.
                 "networkInterfaces": [{
                     "id": nic_id,
-                    "properties": {"primary": true, "deleteOption": "Delete"},
+                    "properties": {"primary": true, "deleteOption": NIC_DELETE_OPTION},
                 }],
             },
         },
     })
 }
+
+/// What Azure does with a VM's NIC when the VM is deleted: `Detach` keeps it
+/// (<https://learn.microsoft.com/azure/virtual-machines/delete>).
+const NIC_DELETE_OPTION: &str = "Detach";
 
 fn private_ip(nic: &Json) -> String {
     nic.pointer("/properties/ipConfigurations/0/properties/privateIPAddress")
@@ -345,19 +375,22 @@ pub async fn ensure_set(
     let id = pool.set_id(set);
     // Availability sets are synchronous and a PUT of our own set changes nothing, but another pool's set
     // must not be rewritten: create only, and adopt when ours.
-    let body = create_or_adopt(
+    // A set that is not in state yet is checked for this configuration's shape, as a VM is: another
+    // workspace reusing the pool's name is refused before anything of it is recorded (or later destroyed).
+    let shape = spec.shape();
+    let set = create_or_adopt(
         arm,
         ctx,
         &id,
         COMPUTE_API_VERSION,
         &set_body(spec, pool),
-        spec,
+        Some(&shape),
         pool,
     )
     .await
     .map_err(|u| u.error)?;
     Ok(SetRecord {
-        id: id_of(&body, &id),
+        id: id_of(&set.body, &id),
         nodes: BTreeMap::new(),
     })
 }
@@ -374,34 +407,36 @@ async fn ensure_node(
 ) -> Result<Node, NodeFailure> {
     let name = node_name(&pool.name, set, number);
     let nic_id = pool.nic_id(&name);
-    let nic = create_or_adopt(
+    let Ensured { body: nic, adopted } = create_or_adopt(
         arm,
         ctx,
         &nic_id,
         NETWORK_API_VERSION,
         &nic_body(spec, pool),
-        spec,
+        None,
         pool,
     )
     .await
     .map_err(|u| (u.error, None))?;
     let nic_text = id_of(&nic, &nic_id);
     let vm_id = pool.vm_id(&name);
+    let shape = spec.shape();
     match create_or_adopt(
         arm,
         ctx,
         &vm_id,
         COMPUTE_API_VERSION,
         &vm_body(spec, pool, set, &name, &nic_text),
-        spec,
+        Some(&shape),
         pool,
     )
     .await
     {
         Ok(vm) => Ok(Node {
-            vm_id: id_of(&vm, &vm_id),
+            vm_id: id_of(&vm.body, &vm_id),
             nic_id: nic_text,
             private_ip: private_ip(&nic),
+            shape,
         }),
         Err(Unready {
             error,
@@ -412,13 +447,18 @@ async fn ensure_node(
                 vm_id: vm_id.to_string(),
                 nic_id: nic_text,
                 private_ip: private_ip(&nic),
+                shape,
             }),
         )),
         Err(Unready { error, .. }) => {
-            // Leave no NIC without its VM; a failure here is secondary to the VM's error.
-            let _ = arm
-                .delete_and_wait(ctx, &nic_id.to_string(), NETWORK_API_VERSION)
-                .await;
+            // Leave no NIC without its VM, unless an earlier apply made it: a node whose VM a rollout
+            // deleted keeps its NIC (IP, load balancer membership) for the next try. A failure here is
+            // secondary to the VM's error.
+            if !adopted {
+                let _ = arm
+                    .delete_and_wait(ctx, &nic_id.to_string(), NETWORK_API_VERSION)
+                    .await;
+            }
             Err((error, None))
         }
     }
@@ -528,6 +568,9 @@ pub async fn converge(
         .collect();
     let total = create.len();
     if total == 0 {
+        if errors.is_empty() {
+            errors.extend(roll(arm, ctx, spec, pool, inventory).await);
+        }
         return errors;
     }
     let done = AtomicUsize::new(0);
@@ -567,7 +610,315 @@ pub async fn converge(
             .nodes
             .insert(number, node);
     }
+    // New nodes first, as they add capacity; then the existing nodes of another shape.
+    if errors.is_empty() {
+        errors.extend(roll(arm, ctx, spec, pool, inventory).await);
+    }
     errors
+}
+
+/// The nodes a rollout works on, in order (see [`crate::layout::rollout_order`]): those an interrupted apply
+/// left provisioning (they are unavailable already, and must settle before more nodes go), then the nodes
+/// whose VM runs another shape than `shape`.
+fn rollout_order(inventory: &Inventory, shape: &str) -> Vec<(u32, u32)> {
+    let stale = inventory.sets.iter().flat_map(|(set, record)| {
+        record
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.shape != shape)
+            .map(move |(number, _)| (*set, *number))
+    });
+    crate::layout::rollout_order(stale, &inventory.unsettled)
+}
+
+/// Where one node of a rollout ended.
+struct Rolled {
+    node: Node,
+    /// A write was accepted but not seen to succeed: the next refresh reads the VM (see [`settle`]).
+    unsettled: bool,
+    error: Option<PoolError>,
+}
+
+/// Rolls the nodes whose VM runs another shape than `spec` (see [`rollout_order`]) in batches of at most
+/// `spec.max_unavailable`; a batch starts when every VM of the previous one has provisioned. A VM whose
+/// set's hardware cluster offers the new size, and that differs in nothing else, is resized in place;
+/// every other one is deleted and created again with the same name, in the same set, on its NIC (which
+/// keeps the private IP and load balancer membership), with a new OS disk. The first failure ends the
+/// rollout after its batch; `inventory` records each node's shape as it is, so the next apply continues.
+pub async fn roll(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    inventory: &mut Inventory,
+) -> Vec<PoolError> {
+    let shape = spec.shape();
+    let order = rollout_order(inventory, &shape);
+    if order.is_empty() {
+        return Vec::new();
+    }
+    let batch = spec.max_unavailable.nodes(spec.node_count);
+    let total = order.len();
+    info(
+        &format!("rolling {total} nodes to shape {shape}, {batch} at a time"),
+        &[("pool", &pool.name)],
+    );
+    let sets: BTreeSet<u32> = order.iter().map(|(set, _)| *set).collect();
+    let offered = offered_sizes(arm, ctx, pool, sets).await;
+    let mut errors = Vec::new();
+    let mut done = 0;
+    for chunk in order.chunks(batch) {
+        let work: Vec<((u32, u32), Node, bool)> = chunk
+            .iter()
+            .filter_map(|(set, number)| {
+                let node = inventory.sets.get(set)?.nodes.get(number)?.clone();
+                Some((
+                    (*set, *number),
+                    node,
+                    inventory.unsettled.contains(&(*set, *number)),
+                ))
+            })
+            .collect();
+        let results: Vec<((u32, u32), Rolled)> = stream::iter(work)
+            .map(|((set, number), node, unsettled)| {
+                let offered = offered.get(&set);
+                async move {
+                    let rolled = roll_node(
+                        arm,
+                        ctx,
+                        spec,
+                        pool,
+                        (set, number),
+                        node,
+                        unsettled,
+                        offered,
+                    )
+                    .await;
+                    ((set, number), rolled)
+                }
+            })
+            .buffer_unordered(NODE_CONCURRENCY)
+            .collect()
+            .await;
+        for ((set, number), rolled) in results {
+            if rolled.unsettled {
+                inventory.unsettled.insert((set, number));
+            } else {
+                inventory.unsettled.remove(&(set, number));
+            }
+            if let Some(record) = inventory.sets.get_mut(&set) {
+                record.nodes.insert(number, rolled.node);
+            }
+            errors.extend(rolled.error);
+        }
+        done += chunk.len();
+        info(
+            &format!("rolled {done}/{total} nodes"),
+            &[("pool", &pool.name)],
+        );
+        if !errors.is_empty() {
+            break;
+        }
+    }
+    errors
+}
+
+/// The VM sizes each set's hardware cluster offers (`GET .../availabilitySets/{name}/vmSizes`,
+/// <https://learn.microsoft.com/rest/api/compute/availability-sets/list-available-sizes>), lower-cased. A
+/// set whose list cannot be read offers nothing: its VMs are replaced rather than resized.
+async fn offered_sizes(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    pool: &PoolId,
+    sets: BTreeSet<u32>,
+) -> BTreeMap<u32, BTreeSet<String>> {
+    stream::iter(sets)
+        .map(|set| async move {
+            let path = format!("{}/vmSizes", pool.set_id(set));
+            let sizes: Vec<Json> = arm
+                .list(ctx, &path, COMPUTE_API_VERSION)
+                .await
+                .unwrap_or_default();
+            let names = sizes
+                .iter()
+                .filter_map(|s| s.get("name").and_then(Json::as_str))
+                .map(str::to_ascii_lowercase)
+                .collect();
+            (set, names)
+        })
+        .buffer_unordered(NODE_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// The VM's body for an in-place update: what Azure returned, with `tags` and `vm_size`, and the NIC kept
+/// when the VM is deleted (VMs made before rollouts took theirs along). `customData` is not returned, and
+/// leaving it out of the update keeps it.
+fn updated_vm_body(existing: &Json, tags: Json, vm_size: &str) -> Json {
+    let mut body = existing.clone();
+    body["tags"] = tags;
+    body["properties"]["hardwareProfile"]["vmSize"] = json!(vm_size);
+    if let Some(nics) = body
+        .pointer_mut("/properties/networkProfile/networkInterfaces")
+        .and_then(Json::as_array_mut)
+    {
+        for nic in nics {
+            nic["properties"]["deleteOption"] = json!(NIC_DELETE_OPTION);
+        }
+    }
+    body
+}
+
+fn keeps_nic(vm: &Json) -> bool {
+    vm.pointer("/properties/networkProfile/networkInterfaces")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .all(|nic| {
+            nic.pointer("/properties/deleteOption")
+                .and_then(Json::as_str)
+                .is_some_and(|d| d.eq_ignore_ascii_case(NIC_DELETE_OPTION))
+        })
+}
+
+/// Brings one node's VM to `spec`'s shape (see [`roll`]). Reads the VM first, so that a node an
+/// interrupted rollout left half done continues where it stopped: a VM still being deleted is waited for,
+/// a missing one is created, one already of the new shape is kept (waited for, or redone if it failed).
+#[allow(clippy::too_many_arguments)]
+async fn roll_node(
+    arm: &ArmClient,
+    ctx: &Ctx,
+    spec: &Spec,
+    pool: &PoolId,
+    (set, number): (u32, u32),
+    node: Node,
+    unsettled: bool,
+    offered: Option<&BTreeSet<String>>,
+) -> Rolled {
+    let name = node_name(&pool.name, set, number);
+    let vm_id = pool.vm_id(&name);
+    let path = vm_id.to_string();
+    let shape = spec.shape();
+    let fail = |node: Node, unsettled: bool, error: PoolError| Rolled {
+        node,
+        unsettled,
+        error: Some(error),
+    };
+    let renewed = Node {
+        shape: shape.clone(),
+        ..node.clone()
+    };
+    let rolled = Rolled {
+        node: renewed.clone(),
+        unsettled: false,
+        error: None,
+    };
+    let mut existing = match arm
+        .get_optional::<Json>(ctx, &path, COMPUTE_API_VERSION)
+        .await
+    {
+        Ok(existing) => existing,
+        Err(e) => return fail(node, unsettled, PoolError::arm(&vm_id, "reading", e)),
+    };
+    let deleting = |vm: &Json| {
+        vm.pointer("/properties/provisioningState")
+            .and_then(Json::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("deleting"))
+    };
+    // An operation an earlier apply started: wait for its end before anything else.
+    if let Some(vm) = existing
+        .as_ref()
+        .filter(|vm| provisioning(&vm.body) == Provisioning::Running)
+    {
+        let waited = if deleting(&vm.body) {
+            arm.delete_and_wait(ctx, &path, COMPUTE_API_VERSION).await
+        } else {
+            match arm.wait_provisioned(ctx, &path, COMPUTE_API_VERSION).await {
+                Ok(_) | Err(ArmError::Operation { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = waited {
+            return fail(node, unsettled, PoolError::arm(&vm_id, "waiting for", e));
+        }
+        existing = match arm
+            .get_optional::<Json>(ctx, &path, COMPUTE_API_VERSION)
+            .await
+        {
+            Ok(existing) => existing,
+            Err(e) => return fail(node, unsettled, PoolError::arm(&vm_id, "reading", e)),
+        };
+    }
+    if let Some(vm) = existing {
+        let theirs = vm
+            .body
+            .pointer(&format!("/tags/{SHAPE_TAG}"))
+            .and_then(Json::as_str)
+            .unwrap_or(&node.shape)
+            .to_string();
+        if theirs.eq_ignore_ascii_case(&shape) {
+            let body = vm_body(spec, pool, set, &name, &node.nic_id);
+            return match adopt(arm, ctx, &vm_id, COMPUTE_API_VERSION, &body, vm).await {
+                Ok(_) => rolled,
+                Err(u) => fail(renewed, true, u.error),
+            };
+        }
+        let size = vm
+            .body
+            .pointer("/properties/hardwareProfile/vmSize")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let only_size = spec
+            .with_vm_size(&size)
+            .shape()
+            .eq_ignore_ascii_case(&theirs);
+        let fits = offered.is_some_and(|o| o.contains(&spec.vm_size.to_ascii_lowercase()));
+        if only_size && fits && provisioning(&vm.body) == Provisioning::Done {
+            let body = updated_vm_body(&vm.body, tags(spec, pool), &spec.vm_size);
+            let conditions = Conditions::matching(vm.etag.clone());
+            return match arm
+                .put_and_wait::<Json, Json>(ctx, &path, COMPUTE_API_VERSION, &body, &conditions)
+                .await
+            {
+                Ok(_) => rolled,
+                Err(e) => fail(renewed, true, PoolError::arm(&vm_id, "resizing", e)),
+            };
+        }
+        if !keeps_nic(&vm.body) {
+            // Made before rollouts: its NIC would go with it. One update first keeps the NIC.
+            let kept = vm.body.get("tags").cloned().unwrap_or(Json::Null);
+            let body = updated_vm_body(&vm.body, kept, &size);
+            let conditions = Conditions::matching(vm.etag.clone());
+            if let Err(e) = arm
+                .put_and_wait::<Json, Json>(ctx, &path, COMPUTE_API_VERSION, &body, &conditions)
+                .await
+            {
+                let error = PoolError::arm(&vm_id, "keeping the network interface of", e);
+                return fail(node, unsettled, error);
+            }
+        }
+        if let Err(e) = arm.delete_and_wait(ctx, &path, COMPUTE_API_VERSION).await {
+            return fail(node, unsettled, PoolError::arm(&vm_id, "deleting", e));
+        }
+    }
+    let body = vm_body(spec, pool, set, &name, &node.nic_id);
+    match create_or_adopt(
+        arm,
+        ctx,
+        &vm_id,
+        COMPUTE_API_VERSION,
+        &body,
+        Some(&shape),
+        pool,
+    )
+    .await
+    {
+        Ok(_) => rolled,
+        // Whatever became of the VM, the next refresh reads it: one that is missing or failed leaves
+        // the state, and the next apply makes it again on the node's NIC.
+        Err(u) => fail(renewed, true, u.error),
+    }
 }
 
 /// Checks that availability set `set` has room for the pool's nodes `set.nodes` beside the VMs it already
@@ -894,6 +1245,8 @@ pub async fn discover(arm: &ArmClient, ctx: &Ctx, pool: &PoolId) -> Result<Disco
             vm_id: pool.vm_id(&name).to_string(),
             nic_id: id_of(&nic, &pool.nic_id(&name)),
             private_ip: private_ip(&nic),
+            // Filled in from the sample VM by import.
+            shape: String::new(),
         };
         if let Some(record) = discovered.inventory.sets.get_mut(&set) {
             record.nodes.insert(number, node);
@@ -946,6 +1299,51 @@ mod tests {
     }
 
     #[test]
+    fn an_update_keeps_what_azure_returned_and_detaches_the_nic() {
+        let existing = json!({
+            "location": "westeurope",
+            "tags": {"team": "a"},
+            "properties": {
+                "vmId": "1234",
+                "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+                "osProfile": {"computerName": "agents-0-0"},
+                "networkProfile": {"networkInterfaces": [{"id": "/nic", "properties": {"deleteOption": "Delete"}}]},
+            },
+        });
+        assert!(!keeps_nic(&existing), "made before rollouts");
+        let body = updated_vm_body(&existing, json!({"x": "y"}), "Standard_D4s_v5");
+        assert!(keeps_nic(&body));
+        assert_eq!(
+            body["properties"]["hardwareProfile"]["vmSize"],
+            "Standard_D4s_v5"
+        );
+        assert_eq!(
+            body["properties"]["osProfile"],
+            existing["properties"]["osProfile"]
+        );
+        assert_eq!(body["tags"], json!({"x": "y"}));
+    }
+
+    #[test]
+    fn a_rollout_works_on_the_nodes_of_another_shape_and_the_unsettled_ones_first() {
+        let mut inventory = Inventory::default();
+        let set = inventory.sets.entry(0).or_default();
+        for (number, shape) in [(0, "old"), (1, "new"), (2, "old"), (3, "new")] {
+            set.nodes.insert(
+                number,
+                Node {
+                    vm_id: String::new(),
+                    nic_id: String::new(),
+                    private_ip: String::new(),
+                    shape: shape.into(),
+                },
+            );
+        }
+        inventory.unsettled.insert((0, 3));
+        assert_eq!(rollout_order(&inventory, "new"), [(0, 3), (0, 0), (0, 2)]);
+    }
+
+    #[test]
     fn provisioning_tells_usable_running_and_broken_resources_apart() {
         let state = |s: &str| json!({"properties": {"provisioningState": s}});
         assert_eq!(provisioning(&json!({"properties": {}})), Provisioning::Done);
@@ -968,21 +1366,32 @@ mod tests {
             json!({ "tags": tags })
         };
         let ours = pool.to_string();
-        assert!(check_owner(&id, &tagged(&ours, Some("abc")), &pool, "abc").is_ok());
+        let abc = Some("abc");
+        assert!(check_owner(&id, &tagged(&ours, Some("abc")), &pool, abc).is_ok());
         assert!(
-            check_owner(&id, &tagged(&ours, None), &pool, "abc").is_ok(),
+            check_owner(&id, &tagged(&ours, None), &pool, abc).is_ok(),
             "made before shapes were recorded"
         );
-        let e =
-            check_owner(&id, &tagged(&ours, Some("def")), &pool, "abc").expect_err("other shape");
+        let e = check_owner(&id, &tagged(&ours, Some("def")), &pool, abc).expect_err("other shape");
         assert!(e.message.contains("another configuration"), "{}", e.message);
-        let e = check_owner(&id, &tagged("/other/pool", Some("abc")), &pool, "abc")
+        assert!(
+            check_owner(
+                &pool.nic_id("agents-0-0"),
+                &tagged(&ours, Some("def")),
+                &pool,
+                None
+            )
+            .is_ok(),
+            "a NIC of the pool is kept across rollouts, whatever shape it was made with"
+        );
+        let e = check_owner(&id, &tagged("/other/pool", Some("abc")), &pool, abc)
             .expect_err("other pool");
         assert!(
             e.message.contains("belongs to pool /other/pool"),
             "{}",
             e.message
         );
-        assert!(check_owner(&id, &json!({}), &pool, "abc").is_err());
+        assert!(check_owner(&id, &json!({}), &pool, abc).is_err());
+        assert!(check_owner(&id, &json!({}), &pool, None).is_err());
     }
 }

@@ -14,8 +14,9 @@ pub const OWNER_TAG: &str = "largek8s-pool";
 /// Tags recording the placement settings on each set, so that import can restore them.
 pub const CAP_TAG: &str = "largek8s-max-nodes-per-set";
 pub const PLACEMENT_TAG: &str = "largek8s-placement";
-/// Tag recording the pool's VM shape (see [`Spec::shape`]) on its sets, VMs and NICs, so that a configuration
-/// of another shape that reuses the pool's name (another workspace) is refused rather than adopting them.
+/// Tag recording the VM shape (see [`Spec::shape`]) a VM runs, or a set or NIC was made with. A set or VM
+/// of another shape that apply runs into outside its state (another workspace reusing the pool's name) is
+/// refused rather than adopted; NICs outlive shapes (a rollout keeps them), so only their owner is checked.
 pub const SHAPE_TAG: &str = "largek8s-pool-shape";
 
 pub const DEFAULT_CAP: u32 = 100;
@@ -149,6 +150,55 @@ pub enum Image {
     Id(String),
 }
 
+/// How many of the pool's nodes a rollout may take away at once: a count, or a percentage of `node_count`
+/// (rounded down). Never less than one node, so a rollout always makes progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUnavailable {
+    Nodes(u64),
+    Percent(u64),
+}
+
+/// One node at a time: the only bound that never takes more than a Kubernetes drain of one node would.
+pub const DEFAULT_MAX_UNAVAILABLE: MaxUnavailable = MaxUnavailable::Nodes(1);
+
+impl MaxUnavailable {
+    pub fn parse(text: &str) -> Result<MaxUnavailable, String> {
+        let wanted = "use a whole number of nodes of at least 1 (\"20\") or a percentage of node_count from 1% to 100% (\"10%\")";
+        let (digits, percent) = match text.strip_suffix('%') {
+            Some(digits) => (digits, true),
+            None => (text, false),
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("max_unavailable {text:?} is not a count or a percentage: {wanted}")
+        })?;
+        match (percent, n) {
+            (true, 1..=100) => Ok(MaxUnavailable::Percent(n)),
+            (false, 1..) => Ok(MaxUnavailable::Nodes(n)),
+            _ => Err(format!(
+                "max_unavailable {text:?} is out of range: {wanted}"
+            )),
+        }
+    }
+
+    /// The batch size for a pool of `node_count` nodes.
+    pub fn nodes(self, node_count: u64) -> usize {
+        let n = match self {
+            MaxUnavailable::Nodes(n) => n,
+            MaxUnavailable::Percent(p) => node_count.saturating_mul(p) / 100,
+        };
+        usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+    }
+}
+
+impl fmt::Display for MaxUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxUnavailable::Nodes(n) => write!(f, "{n}"),
+            MaxUnavailable::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
 /// Everything apply needs, read from a planned state whose inputs are all known.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -166,6 +216,9 @@ pub struct Spec {
     pub os_disk_gb: u32,
     pub os_disk_storage: String,
     pub custom_data: Option<String>,
+    /// Changing it rolls `custom_data` out (Terraform's convention for write-only attributes).
+    pub custom_data_version: Option<String>,
+    pub max_unavailable: MaxUnavailable,
     pub fault_domains: u32,
     pub update_domains: u32,
     pub tags: BTreeMap<String, String>,
@@ -264,6 +317,21 @@ impl Spec {
             .iter()
             .find_map(|v| v.get("custom_data").and_then(Value::as_str))
             .map(str::to_string);
+        let custom_data_version = planned
+            .get("custom_data_version")
+            .and_then(Value::as_number)
+            .map(ToString::to_string);
+        let max_unavailable = match planned
+            .get("upgrade")
+            .and_then(|u| u.get("max_unavailable"))
+            .and_then(Value::as_str)
+        {
+            None => DEFAULT_MAX_UNAVAILABLE,
+            Some(text) => MaxUnavailable::parse(text).map_err(|message| SpecError {
+                path: at("upgrade").attr("max_unavailable"),
+                message,
+            })?,
+        };
         Ok(Spec {
             name: str_of(planned, "name")?,
             resource_group: str_of(planned, "resource_group_name")?,
@@ -283,6 +351,8 @@ impl Spec {
                 .unwrap_or(DEFAULT_STORAGE)
                 .to_string(),
             custom_data,
+            custom_data_version,
+            max_unavailable,
             fault_domains: u32_of(planned, "fault_domain_count", DEFAULT_FAULT_DOMAINS)?,
             update_domains: u32_of(planned, "update_domain_count", DEFAULT_UPDATE_DOMAINS)?,
             tags,
@@ -291,10 +361,11 @@ impl Spec {
 }
 
 impl Spec {
-    /// A digest of what Azure fixes at creation and the pool cannot change in place (VM size, image, disk,
-    /// admin, keys, subnet, location, domain counts). An interrupted apply of this configuration finds its
-    /// own resources under the same digest; a configuration of another shape under the same pool name does
-    /// not, and must not take them over. `custom_data` is left out: Terraform cannot see a change to it.
+    /// A digest of what a node's VM is made with: VM size, image, disk, admin, keys and
+    /// `custom_data_version` (besides subnet, location and domain counts, which replace the pool). Each node
+    /// records the shape it runs; a node of another shape is rolled (see `azure::roll`). `custom_data` itself
+    /// is left out, as Terraform cannot see a change to it; without a `custom_data_version` the digest is
+    /// the one earlier versions of the provider tagged their resources with.
     pub fn shape(&self) -> String {
         let image = match &self.image {
             Image::Id(id) => format!("id={}", id.to_ascii_lowercase()),
@@ -319,10 +390,25 @@ impl Spec {
             ),
             format!("{}:{}", self.fault_domains, self.update_domains),
         ]
+        .into_iter()
+        .chain(
+            self.custom_data_version
+                .iter()
+                .map(|v| format!("custom_data_version={v}")),
+        )
+        .collect::<Vec<_>>()
         .join("\u{1f}");
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, canonical.as_bytes())
             .simple()
             .to_string()
+    }
+
+    /// This configuration with another VM size: the shape a VM resized in place to this one's size had.
+    pub fn with_vm_size(&self, vm_size: &str) -> Spec {
+        Spec {
+            vm_size: vm_size.to_string(),
+            ..self.clone()
+        }
     }
 }
 
@@ -357,6 +443,8 @@ pub struct Node {
     pub vm_id: String,
     pub nic_id: String,
     pub private_ip: String,
+    /// The [`Spec::shape`] the node's VM runs (empty when unknown, e.g. in hand-edited state).
+    pub shape: String,
 }
 
 /// One availability set as state records it.
@@ -423,6 +511,7 @@ impl Inventory {
                             vm_id,
                             nic_id,
                             private_ip,
+                            shape: text("shape").unwrap_or_default(),
                         },
                     );
                 }
@@ -482,6 +571,7 @@ impl Inventory {
                     Value::string(&node.vm_id),
                     Value::string(&node.nic_id),
                     Value::string(&node.private_ip),
+                    Value::string(&node.shape),
                 )
             });
             set_value(
@@ -494,12 +584,19 @@ impl Inventory {
     }
 }
 
-pub fn node_value(name: Value, vm_id: Value, nic_id: Value, private_ip: Value) -> Value {
+pub fn node_value(
+    name: Value,
+    vm_id: Value,
+    nic_id: Value,
+    private_ip: Value,
+    shape: Value,
+) -> Value {
     Value::object([
         ("name", name),
         ("vm_id", vm_id),
         ("nic_id", nic_id),
         ("private_ip", private_ip),
+        ("shape", shape),
     ])
 }
 
@@ -562,6 +659,7 @@ mod tests {
                 vm_id: "/vm".into(),
                 nic_id: "/nic".into(),
                 private_ip: "10.0.0.4".into(),
+                shape: "abc".into(),
             },
         );
         inventory.sets.insert(0, set);
@@ -601,6 +699,10 @@ mod tests {
                 Value::map([("team".to_string(), Value::string("a"))]),
             ),
             ("custom_data", Value::string("#cloud-config")),
+            (
+                "upgrade",
+                Value::object([("max_unavailable", Value::string("10%"))]),
+            ),
         ] {
             assert_eq!(
                 spec(&[(name, value)]).shape(),
@@ -616,6 +718,7 @@ mod tests {
                 Value::list([Value::string("ssh-ed25519 B")]),
             ),
             ("fault_domain_count", Value::number(3u64)),
+            ("custom_data_version", Value::number(2u64)),
         ] {
             assert_ne!(
                 spec(&[(name, value)]).shape(),
@@ -636,6 +739,7 @@ mod tests {
                     vm_id: format!("/vm{n}"),
                     nic_id: format!("/nic{n}"),
                     private_ip: String::new(),
+                    shape: String::new(),
                 },
             );
         }
@@ -658,5 +762,48 @@ mod tests {
             .with_private(b"not json")
             .unsettled
             .is_empty());
+    }
+
+    #[test]
+    fn max_unavailable_is_a_count_or_a_share_of_the_pool_and_never_zero() {
+        assert_eq!(
+            MaxUnavailable::parse("10%"),
+            Ok(MaxUnavailable::Percent(10))
+        );
+        assert_eq!(MaxUnavailable::parse("3"), Ok(MaxUnavailable::Nodes(3)));
+        for bad in ["0", "0%", "101%", "-1", "ten", "10 %", ""] {
+            assert!(
+                MaxUnavailable::parse(bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+        assert_eq!(MaxUnavailable::Percent(10).nodes(300), 30);
+        assert_eq!(MaxUnavailable::Percent(10).nodes(2000), 200);
+        assert_eq!(
+            MaxUnavailable::Percent(10).nodes(5),
+            1,
+            "rounded down, at least one"
+        );
+        assert_eq!(MaxUnavailable::Nodes(50).nodes(10), 50);
+        assert_eq!(DEFAULT_MAX_UNAVAILABLE.nodes(2000), 1);
+        assert_eq!(MaxUnavailable::Percent(25).to_string(), "25%");
+    }
+
+    #[test]
+    fn a_resize_is_told_apart_from_other_shape_changes() {
+        let before = spec(&[]);
+        let after = spec(&[("vm_size", Value::string("Standard_D4s_v5"))]);
+        assert_eq!(
+            after.with_vm_size("Standard_D2s_v5").shape(),
+            before.shape()
+        );
+        let reimaged = spec(&[
+            ("vm_size", Value::string("Standard_D4s_v5")),
+            ("custom_data_version", Value::number(1u64)),
+        ]);
+        assert_ne!(
+            reimaged.with_vm_size("Standard_D2s_v5").shape(),
+            before.shape()
+        );
     }
 }
