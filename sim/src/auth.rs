@@ -200,11 +200,21 @@ impl Issuer<'_> {
         None
     }
 
-    /// Real seconds until expiry, as a client's clock measures them.
+    /// Real seconds until expiry, as a client's clock measures them: whole seconds, as Entra sends them, and
+    /// at least one.
     fn expires_in(&self) -> u64 {
         (self.config.token_lifetime / self.config.time_scale)
             .floor()
             .max(1.0) as u64
+    }
+
+    /// Simulated seconds a token lives: `--token-lifetime`, but never less than the `expires_in` it is issued
+    /// with, so that at a time scale above the lifetime a client that trusts `expires_in` never sends an
+    /// expired token.
+    fn lifetime(&self) -> f64 {
+        self.config
+            .token_lifetime
+            .max(self.expires_in() as f64 * self.config.time_scale)
     }
 
     fn mint(&self) -> String {
@@ -217,7 +227,7 @@ impl Issuer<'_> {
             "oid": self.config.client_id,
             "iat": self.now.floor() as i64,
             "nbf": self.now.floor() as i64,
-            "exp": (self.now + self.config.token_lifetime).floor() as i64,
+            "exp": (self.now + self.lifetime()).floor() as i64,
             "jti": guid(),
         });
         let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
@@ -381,6 +391,39 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_token_lives_at_least_the_expires_in_it_was_issued_with() {
+        // 3,600 simulated seconds at 5,000x are 0.72 real seconds, but expires_in says 1: the token must
+        // still pass just before that one real second (5,000 simulated seconds) is over.
+        let config = Config {
+            time_scale: 5000.0,
+            ..Config::default()
+        };
+        let issuer = Issuer {
+            config: &config,
+            secret: "k",
+            now: 1000.0,
+        };
+        let (status, body) = issuer.token_v2(
+            &config.tenant,
+            &form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &config.client_id),
+                ("client_secret", &config.client_secret),
+                ("scope", "https://management.azure.com/.default"),
+            ]),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["expires_in"], 1);
+        let bearer = format!("Bearer {}", body["access_token"].as_str().expect("token"));
+        assert_eq!(
+            check_bearer(Some(&bearer), "k", &config.tenant, 1000.0 + 4999.0),
+            Ok(())
+        );
+        let expired = check_bearer(Some(&bearer), "k", &config.tenant, 1000.0 + 5000.0);
+        assert_eq!(expired.unwrap_err().code, "ExpiredAuthenticationToken");
     }
 
     #[test]
