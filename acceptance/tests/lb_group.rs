@@ -2,8 +2,7 @@
 //! created out of band through the simulator's control API, standing in for a `largek8s_pool`.
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
-    Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Workspace,
 };
 use serde_json::{json, Value};
 
@@ -116,15 +115,6 @@ fn pool_hcl(set: &Set, prefix: &str) -> String {
     )
 }
 
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 fn config(simulator: &Simulator, group: &str) -> String {
     format!(
         "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{}\"\n}}\n\n{group}\n\
@@ -169,7 +159,7 @@ fn explicit_group(
     let list: Vec<String> = (0..count)
         .map(|i| explicit_hcl(&make_set(&simulator.url, prefix, i, nodes)))
         .collect();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(simulator);
     let block = group_block("Standard", &format!("[{}]", list.join(",\n")), extra);
     ws.write("main.tf", &config(simulator, &block));
     ws
@@ -178,15 +168,6 @@ fn explicit_group(
 fn apply(ws: &Workspace) {
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "apply failed:\n{}", run.text());
-}
-
-fn assert_no_changes(ws: &Workspace) {
-    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert!(
-        run.success,
-        "a second plan should show no changes:\n{}",
-        run.text()
-    );
 }
 
 /// The NIC IDs in each backend pool, by lower-cased pool ID, lower-cased and sorted.
@@ -252,7 +233,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
         .enumerate()
         .map(|(i, &n)| make_set(&base, "web", i, n))
         .collect();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     let dns = "  dns = { zone_name = \"example.com\", zone_resource_group_name = \"largek8s-demo\", record_name = \"www\" }\n";
     let write = |sets: &[Set]| {
         // The first sets in the explicit form, the last one shaped like a pool's availability set.
@@ -324,7 +305,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
         "{}",
         outputs.text()
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // A sixth set gets a sixth load balancer; nothing existing moves.
     sets.push(make_set(&base, "web", 5, 70));
@@ -341,7 +322,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
             .map(Vec::len),
         Some(6)
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // Drift: a node leaves its pool out of band; the next plan puts it back.
     let (_, nic) = &sets[0].nodes[0];
@@ -357,7 +338,7 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
     body["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] =
         json!([]);
     put(&base, nic, body);
-    let drift = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
+    let drift = ws.plan_detailed();
     assert!(
         drift.stdout.contains("backend_node_count"),
         "drift should show:\n{}",
@@ -365,11 +346,11 @@ fn basic_group_fronts_each_availability_set_alone_and_scales_without_moving_fron
     );
     apply(&ws);
     assert_eq!(pool_sizes(&base).values().sum::<usize>(), 520);
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // Import by group ID into a fresh workspace.
     let id = ws.output("id");
-    let imported = workspace();
+    let imported = Workspace::for_simulator(&simulator);
     imported.write(
         "main.tf",
         &std::fs::read_to_string(ws.path().join("main.tf")).unwrap_or_default(),
@@ -426,7 +407,7 @@ fn basic_set_over_the_cap_is_a_plan_error_naming_max_nodes_per_set() {
             })
             .collect(),
     };
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     let block = group_block("Basic", &format!("[{}]", pool_hcl(&set, "big")), "");
     ws.write("main.tf", &config(&simulator, &block));
     let run = ws.terraform(&["plan", "-no-color"]);
@@ -446,7 +427,7 @@ fn basic_group_on_a_cloud_that_refuses_basic_fails_with_azures_code() {
         "deny",
     ]);
     let set = make_set(&simulator.url, "deny", 0, 3);
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config(
@@ -468,7 +449,7 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "1000"]);
     let base = simulator.url.clone();
     let sets: Vec<Set> = (0..6).map(|i| make_set(&base, "std", i, 200)).collect();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     let list: Vec<String> = sets.iter().map(|s| pool_hcl(s, "std")).collect();
     let block = group_block(
         "Standard",
@@ -518,7 +499,7 @@ fn standard_group_packs_over_a_thousand_nodes_under_the_backend_limit() {
         ws.output("service_annotations")[0]["service.beta.kubernetes.io/azure-load-balancer-mode"],
         "std-as-0,std-as-1,std-as-2,std-as-3,std-as-4"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
@@ -562,7 +543,7 @@ fn a_failed_apply_records_what_exists_and_destroy_sweeps_the_rest() {
         ws.output("load_balancers").as_array().map(Vec::len),
         Some(3)
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(pool_sizes(&base).is_empty());
@@ -572,13 +553,8 @@ const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resour
 
 /// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error; with the output.
 fn plan_code(ws: &Workspace) -> (i32, String) {
-    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    let code = match (run.success, run.stderr.contains("Error")) {
-        (true, _) => 0,
-        (false, false) => 2,
-        (false, true) => 1,
-    };
-    (code, run.text())
+    let run = ws.plan_detailed();
+    (run.code, run.text())
 }
 
 fn resource(base: &str, id: &str) -> Value {
@@ -688,7 +664,7 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
     let simulator = Simulator::start(&["--seed", "demo", "--time-scale", "2000"]);
     let base = simulator.url.clone();
     make_dns_zone(&base);
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &pool_and_group(&simulator, ""));
     apply(&ws);
     // The pool's Read ignores backend-pool membership on its NICs, so the group never makes the pool drift.
@@ -784,7 +760,7 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
         pool_id.as_str().unwrap_or_default(),
         group_id.as_str().unwrap_or_default(),
     );
-    let imported = workspace();
+    let imported = Workspace::for_simulator(&simulator);
     imported.write("main.tf", &pool_and_group(&simulator, ""));
     for (address, id) in [
         ("largek8s_pool.p", pool_id),
@@ -821,7 +797,7 @@ fn pool_and_group_repair_drift_by_identity_and_import_with_no_changes() {
     );
 
     // The same with import {} blocks: the plan imports and changes nothing.
-    let blocks = workspace();
+    let blocks = Workspace::for_simulator(&simulator);
     blocks.write(
         "main.tf",
         &format!(
@@ -902,7 +878,7 @@ fn internal_group_takes_private_frontends_from_the_subnet_and_makes_no_public_ip
     }
     assert!(of_type(&base, "Microsoft.Network/publicIPAddresses").is_empty());
     assert_eq!(pool_sizes(&base).values().sum::<usize>(), 6);
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert!(of_type(&base, "Microsoft.Network/loadBalancers").is_empty());
@@ -996,7 +972,7 @@ fn an_interrupted_apply_saves_every_load_balancer_made_and_the_next_apply_conver
         sizes.len() == SETS && sizes.values().all(|&n| n == 25),
         "{sizes:?}"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 }
 
 /// The `{availability_set_id, nic_ids}` form with the set's first `count` nodes.
@@ -1175,7 +1151,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
     // Writes Azure accepted: a request refused for throttling or a busy resource and sent again is one write.
     let lb_puts = || accepted_puts(&base, "Microsoft.Network/loadBalancers");
     let nic_puts = || accepted_puts(&base, "Microsoft.Network/networkInterfaces");
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
 
     // 450 nodes in three sets: two load balancers (300 + 150), each written once, and not one NIC write.
     let (lbs0, nics0) = (lb_puts(), nic_puts());
@@ -1211,7 +1187,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         .filter_map(|lb| lb["backend_node_count"].as_u64())
         .collect();
     assert_eq!(counts, [300, 150], "Read counts members by IP");
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // Scale 450 -> 520 -> 300: only the load balancers whose members change are written, and no NIC.
     let (lbs0, nics0) = (lb_puts(), nic_puts());
@@ -1241,7 +1217,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         (1, 0),
         "520 nodes: one LB write"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
     let smaller = [(&sets[0], 150), (&sets[1], 100), (&sets[2], 50)];
     let (lbs0, nics0) = (lb_puts(), nic_puts());
     ws.write("main.tf", &ip_group(&simulator, &smaller, None));
@@ -1253,7 +1229,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         (2, 0),
         "300 nodes: two LB writes"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // Drift: an address taken out of band and a foreign one put in show in the plan, and apply repairs both.
     let lb0 = format!(
@@ -1282,10 +1258,10 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         "apply restores exactly the sets' addresses"
     );
     assert_eq!((lb_puts() - lbs0, nic_puts() - nics0), (1, 0));
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     // Import into a fresh workspace: the form comes back from Azure, and nothing changes.
-    let imported = workspace();
+    let imported = Workspace::for_simulator(&simulator);
     imported.write("main.tf", &ip_group(&simulator, &smaller, None));
     let id = ws.output("id");
     let run = imported.terraform(&[
@@ -1334,7 +1310,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
         300,
         "every node by NIC"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
     ws.write("main.tf", &ip_group(&simulator, &smaller, Some("NodeIP")));
     let (reads, outside) = apply_watching(&ws, &base, &nodes);
     assert!(
@@ -1344,7 +1320,7 @@ fn standard_group_by_node_ip_writes_membership_on_the_load_balancers_only() {
     );
     assert_eq!(ip_members(&sim_resources(&base)), settled);
     assert!(pool_members(&base).is_empty(), "no NIC is left in a pool");
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
@@ -1363,7 +1339,7 @@ fn a_group_from_before_backend_pool_type_keeps_its_nics_and_records_the_form_wit
     let base = simulator.url.clone();
     let set = make_set(&base, "old", 0, 4);
     let sets = format!("[{}]", explicit_hcl(&set));
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config(
@@ -1417,5 +1393,5 @@ fn a_group_from_before_backend_pool_type_keeps_its_nics_and_records_the_form_wit
         4,
         "every node is still a member by NIC"
     );
-    assert_no_changes(&ws);
+    ws.assert_plan_clean("the last apply");
 }
