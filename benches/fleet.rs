@@ -16,9 +16,9 @@ use support::sim::Sim;
 use support::{env_or, subnet_id, Phase, RssSampler, Workspace, RESOURCE_GROUP};
 use tokio_util::sync::CancellationToken;
 
-/// The group's `backend_pool_type` per run; `None` leaves the attribute out (NIC-based membership, the only form
-/// `largek8s_lb_group` has had). To print `NodeIP` beside it, add `Some("NodeIP")` here.
-const BACKEND_POOL_TYPES: &[Option<&str>] = &[None];
+/// The group's `backend_pool_type` per run: members by IP address on the load balancer (the default for a new
+/// Standard group), then by NIC IP configuration, one NIC write per node.
+const BACKEND_POOL_TYPES: &[&str] = &["NodeIP", "NodeIPConfiguration"];
 
 /// A subnet the demo world's VNet has room for, large enough for 5,000 nodes (the seeded `nodes` is a /20).
 const FLEET_SUBNET: &str = "fleet";
@@ -77,10 +77,7 @@ fn pool_tf(name: &str, nodes: u64, set_size: u64) -> String {
     )
 }
 
-fn group_tf(backend_pool_type: Option<&str>) -> String {
-    let pool_type = backend_pool_type
-        .map(|t| format!("  backend_pool_type   = \"{t}\"\n"))
-        .unwrap_or_default();
+fn group_tf(backend_pool_type: &str) -> String {
     format!(
         r#"resource "largek8s_lb_group" "fleet" {{
   name                = "fleet"
@@ -88,7 +85,7 @@ fn group_tf(backend_pool_type: Option<&str>) -> String {
   location            = "westeurope"
   sku                 = "Standard"
   backend_sets        = largek8s_pool.fleet.availability_sets
-{pool_type}
+  backend_pool_type   = "{backend_pool_type}"
   rules = [
     {{ name = "https", protocol = "Tcp", frontend_port = 443, backend_port = 30443, probe_name = "https" }},
   ]
@@ -109,8 +106,7 @@ struct Run {
     sets: u64,
 }
 
-fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run {
-    let mode = backend_pool_type.unwrap_or("NodeIPConfiguration");
+fn run_mode(settings: &Settings, mode: &'static str) -> Run {
     let (sim, rt) = start_sim(settings.scale);
     let rss = RssSampler::start();
     let ws = Workspace::new(&sim);
@@ -121,7 +117,7 @@ fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run
     ws.plan();
     let pool = Phase::measure("pool create", &sim, &rt, &rss, || ws.apply_plan());
 
-    ws.write("group.tf", &group_tf(backend_pool_type));
+    ws.write("group.tf", &group_tf(mode));
     ws.plan();
     let group = Phase::measure("group create", &sim, &rt, &rss, || ws.apply_plan());
     let refresh = Phase::measure("refresh", &sim, &rt, &rss, || {
@@ -138,13 +134,13 @@ fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run
     // Least writes: a NIC and a VM per node and a PUT per set; per load balancer its public IP and itself,
     // whose body can hold IP-based members, and a NIC update per node when membership is NIC-based.
     let pool_least = 2 * nodes + sets;
-    let per_node = if backend_pool_type == Some("NodeIP") {
+    let per_node = if mode == "NodeIP" {
         0
     } else {
         nodes
     };
     let group_least = 2 * lbs + per_node;
-    let membership_writes = if backend_pool_type == Some("NodeIP") {
+    let membership_writes = if mode == "NodeIP" {
         group.writes_to("Microsoft.Network/loadBalancers")
     } else {
         group.writes_to("Microsoft.Network/networkInterfaces")
