@@ -134,11 +134,7 @@ fn run_mode(settings: &Settings, mode: &'static str) -> Run {
     // Least writes: a NIC and a VM per node and a PUT per set; per load balancer its public IP and itself,
     // whose body can hold IP-based members, and a NIC update per node when membership is NIC-based.
     let pool_least = 2 * nodes + sets;
-    let per_node = if mode == "NodeIP" {
-        0
-    } else {
-        nodes
-    };
+    let per_node = if mode == "NodeIP" { 0 } else { nodes };
     let group_least = 2 * lbs + per_node;
     let membership_writes = if mode == "NodeIP" {
         group.writes_to("Microsoft.Network/loadBalancers")

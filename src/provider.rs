@@ -8,11 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::arm::client::{user_agent, ArmClient, ClientOptions};
 use crate::arm::cloud::Cloud;
-use crate::arm::config::CloudSource;
 use crate::arm::config::{
     is_loopback, resolve, ConfigError, Resolved, Secret, Settings, DEFAULT_MAX_CONCURRENCY,
     MAX_CONCURRENCY_LIMIT,
 };
+use crate::arm::config::{AuthMethod, CloudSource};
+use crate::arm::error::{ArmError, AuthError};
 use crate::arm::retry::Ctx;
 use crate::functions;
 use crate::resources::client_config;
@@ -224,6 +225,43 @@ fn config_diagnostic(error: ConfigError) -> Diagnostic {
         .at(AttributePath::root().attr(error.attribute))
 }
 
+/// Entra ID (or the CLI, or the managed identity endpoint) refused the configured credential.
+fn credential_refused(auth: &AuthMethod, refusal: &AuthError) -> Diagnostic {
+    let mut answer = String::new();
+    if let Some(status) = refusal.status {
+        answer.push_str(&format!("HTTP {status}"));
+    }
+    if let Some(code) = &refusal.code {
+        if !answer.is_empty() {
+            answer.push_str(", ");
+        }
+        answer.push_str(code);
+    }
+    let answer = if answer.is_empty() {
+        String::new()
+    } else {
+        format!(" ({answer})")
+    };
+    // A status means a token endpoint answered; without one the credential failed before asking (no `az`,
+    // an unreadable ID token file).
+    let what = if refusal.status.is_some() {
+        "Azure refused"
+    } else {
+        "Could not get a token with"
+    };
+    let detail = format!(
+        "{what} {}{answer}: {}\n\n{} Nothing was sent to Azure Resource Manager.",
+        auth.describe(),
+        refusal.description,
+        auth.remedy()
+    );
+    Diagnostic::error(
+        format!("Cannot authenticate with {}", refusal.credential),
+        crate::plugin::logging::scrub(&detail),
+    )
+    .at(AttributePath::root().attr(auth.attribute()))
+}
+
 /// The provider configuration as Terraform last sent it (resolved against the environment when used).
 #[derive(Debug, Clone, Default)]
 pub struct Configured {
@@ -305,9 +343,28 @@ impl LargeK8s {
             )
         })
     }
+
+    /// Asks for a token at configure time, as the azurerm provider does, so that a pipeline learns of a wrong
+    /// secret at plan, not halfway through an apply. A refusal is an error naming the credential and tenant
+    /// with Entra's own code (`AADSTS…`); the secret never appears. A token endpoint that cannot be reached
+    /// (offline plans that need no Azure call) is left to the first request that needs a token.
+    async fn check_credentials(&self, client: &ArmClient, auth: &AuthMethod) -> Option<Diagnostic> {
+        let ctx = Ctx::new(self.stop.clone(), CONNECT_TIMEOUT);
+        match client.authenticate(&ctx).await {
+            Ok(()) => None,
+            Err(ArmError::Auth(refusal)) => Some(credential_refused(auth, &refusal)),
+            Err(other) => {
+                crate::plugin::logging::debug(
+                    "no token at configure time; the first ARM request will ask again",
+                    &[("error", &crate::plugin::logging::scrub(&other.to_string()))],
+                );
+                None
+            }
+        }
+    }
 }
 
-/// How long ConfigureProvider may spend discovering a custom cloud's endpoints.
+/// How long ConfigureProvider may spend discovering a custom cloud's endpoints, and again asking for a token.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Built once per process: schemas are served on every call that needs to decode a value.
@@ -390,13 +447,24 @@ impl Provider for LargeK8s {
         let arm = match &resolved {
             None if diags.has_errors() => Err(Unconfigured::Failed),
             None => Err(Unconfigured::NotYet),
-            Some(resolved) => match self.connect(resolved, &request.terraform_version).await {
-                Ok(client) => Ok(client),
-                Err(d) => {
-                    diags.push(d);
-                    Err(Unconfigured::Failed)
+            Some(resolved) => {
+                for secret in resolved.auth.secrets() {
+                    crate::plugin::logging::register_secret(secret);
                 }
-            },
+                match self.connect(resolved, &request.terraform_version).await {
+                    Ok(client) => match self.check_credentials(&client, &resolved.auth).await {
+                        None => Ok(client),
+                        Some(d) => {
+                            diags.push(d);
+                            Err(Unconfigured::Failed)
+                        }
+                    },
+                    Err(d) => {
+                        diags.push(d);
+                        Err(Unconfigured::Failed)
+                    }
+                }
+            }
         };
         let public_cloud = resolved
             .as_ref()
@@ -596,6 +664,63 @@ mod tests {
         assert!(check_arm_endpoint("http://management.azure.com").is_err());
         assert!(check_arm_endpoint("management.azure.com").is_err());
         assert!(check_arm_endpoint("ftp://127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn a_refused_secret_is_reported_with_tenant_and_entra_code_but_never_the_secret() {
+        let secret = "refused-secret-value-3f9a";
+        crate::plugin::logging::register_secret(secret);
+        let auth = AuthMethod::ClientSecret {
+            tenant_id: "tenant-1".into(),
+            client_id: "app-1".into(),
+            secret: Secret::new(secret),
+        };
+        // Even an endpoint that echoed the secret back would not get it into the diagnostic.
+        let refusal = AuthError {
+            credential: "client secret",
+            status: Some(401),
+            code: Some("invalid_client".into()),
+            description: format!("AADSTS7000215: Invalid client secret provided ({secret})."),
+        };
+        let d = credential_refused(&auth, &refusal);
+        assert_eq!(d.summary, "Cannot authenticate with client secret");
+        for expected in [
+            "tenant tenant-1",
+            "application app-1",
+            "HTTP 401, invalid_client",
+            "AADSTS7000215",
+        ] {
+            assert!(
+                d.detail.contains(expected),
+                "{expected:?} missing from {:?}",
+                d.detail
+            );
+        }
+        assert!(!d.detail.contains(secret) && !d.summary.contains(secret));
+        assert_eq!(
+            d.attribute,
+            Some(AttributePath::root().attr("client_secret"))
+        );
+    }
+
+    #[test]
+    fn a_credential_that_never_reached_a_token_endpoint_is_not_called_refused() {
+        let auth = AuthMethod::Cli { tenant_id: None };
+        let failure = AuthError {
+            credential: "Azure CLI",
+            status: None,
+            code: None,
+            description: "cannot run `az`".into(),
+        };
+        let d = credential_refused(&auth, &failure);
+        assert!(
+            d.detail
+                .starts_with("Could not get a token with the Azure CLI"),
+            "{}",
+            d.detail
+        );
+        assert!(d.detail.contains("az login"));
+        assert_eq!(d.attribute, Some(AttributePath::root().attr("use_cli")));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+pub mod release;
+
 /// Provider source address used in every configuration.
 pub const SOURCE: &str = "largek8s/largek8s";
 
@@ -276,16 +278,7 @@ impl Workspace {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(terraform_binary());
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("TF_CLI_CONFIG_FILE", self.dir.path().join("terraform.rc"))
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0")
-            .env_remove("TF_LOG")
-            .env_remove("TF_LOG_PROVIDER")
-            .env_remove("TF_REATTACH_PROVIDERS");
+        let mut cmd = terraform_in(self.dir.path(), args);
         match self.transport {
             Transport::Plaintext => cmd.env("TF_DISABLE_PLUGIN_TLS", "1"),
             Transport::AutoMtls => cmd.env_remove("TF_DISABLE_PLUGIN_TLS"),
@@ -323,6 +316,22 @@ impl Workspace {
         serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("output {name} is not JSON ({e}):\n{}", run.stdout))
     }
+}
+
+/// `terraform <args>` in `dir` as every test runs it: the CLI config `dir/terraform.rc`, no checkpoint
+/// calls, no prompts, and none of the caller's logging or reattach settings.
+fn terraform_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(terraform_binary());
+    cmd.args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", dir.join("terraform.rc"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env_remove("TF_LOG")
+        .env_remove("TF_LOG_PROVIDER")
+        .env_remove("TF_REATTACH_PROVIDERS");
+    cmd
 }
 
 /// The `terraform { required_providers … }` block every test configuration starts with.

@@ -1,142 +1,30 @@
 //! The release that `scripts/package` writes, installed the way users install it: real `terraform init` from a
 //! filesystem mirror (no dev_overrides), `terraform providers lock` against that mirror, and the artifacts'
-//! checksums, manifest and runtime dependencies.
+//! checksums, signature, manifest and runtime dependencies. acceptance/tests/registry.rs installs the same
+//! release through the provider registry and network mirror protocols.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use largek8s_acceptance::{required_providers, terraform_binary, Run, SOURCE};
+use largek8s_acceptance::release::{layout_config, run, InstallWorkspace, Release, BINARY};
+use largek8s_acceptance::SOURCE;
 
-const BINARY: &str = "terraform-provider-largek8s";
-
-/// The files one run of `scripts/package` wrote.
-struct Release {
-    out: PathBuf,
-    version: String,
-    /// Terraform's name for the host platform, e.g. `linux_amd64`.
-    platform: String,
-}
-
-impl Release {
-    fn mirror(&self) -> PathBuf {
-        self.out.join("mirror")
-    }
-
-    fn zip_name(&self) -> String {
-        format!("{BINARY}_{}_{}.zip", self.version, self.platform)
-    }
-}
-
-fn run(cmd: &mut Command) -> Run {
-    let output: Output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    Run::from_output(output)
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The provider's `[package] version`, read the way scripts/package reads it.
-fn cargo_toml_version() -> String {
-    let run = run(Command::new("python3")
-        .arg("-c")
-        .arg("import sys, tomllib; print(tomllib.load(open(sys.argv[1], 'rb'))['package']['version'])")
-        .arg(workspace_root().join("Cargo.toml")));
-    assert!(run.success, "reading Cargo.toml:\n{}", run.text());
-    run.stdout.trim().to_string()
-}
-
-/// Runs `scripts/package` once per test binary (it is a release build) into a directory under cargo's
-/// per-target temp dir, cleared first so nothing from an earlier run is mistaken for this one's output.
+/// The signed release, packaged once for this test binary under cargo's per-target temp dir.
 fn release() -> &'static Release {
     static RELEASE: OnceLock<Release> = OnceLock::new();
     RELEASE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("release_mirror");
-        if out.exists() {
-            std::fs::remove_dir_all(&out)
-                .unwrap_or_else(|e| panic!("clearing {}: {e}", out.display()));
-        }
-        let run = run(Command::new(workspace_root().join("scripts/package"))
-            .arg("--out")
-            .arg(&out)
-            .current_dir(workspace_root()));
-        assert!(run.success, "scripts/package failed:\n{}", run.text());
-
-        let version = cargo_toml_version();
-        let prefix = format!("{BINARY}_{version}_");
-        let zips: Vec<String> = std::fs::read_dir(&out)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", out.display()))
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with(&prefix) && name.ends_with(".zip"))
-            .collect();
-        assert_eq!(
-            zips.len(),
-            1,
-            "expected one host-platform zip named {prefix}OS_ARCH.zip in {}, found {zips:?}",
-            out.display()
-        );
-        let platform = zips[0][prefix.len()..zips[0].len() - ".zip".len()].to_string();
-        Release {
-            out,
-            version,
-            platform,
-        }
+        Release::package(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("release_mirror"))
     })
 }
 
 /// A working directory whose CLI config installs largek8s/largek8s only from the release's filesystem mirror.
-struct MirrorWorkspace {
-    dir: tempfile::TempDir,
-}
-
-impl MirrorWorkspace {
-    fn new(release: &Release) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("largek8s-mirror-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let rc = format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{SOURCE}\"]\n  }}\n  direct {{\n    exclude = [\"{SOURCE}\"]\n  }}\n}}\n",
-            release.mirror().display()
-        );
-        std::fs::write(dir.path().join("terraform.rc"), rc)
-            .unwrap_or_else(|e| panic!("writing terraform.rc: {e}"));
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!(
-                "{}\noutput \"layout\" {{\n  value = provider::largek8s::pool_layout(450, 100)\n}}\n",
-                required_providers()
-            ),
-        )
-        .unwrap_or_else(|e| panic!("writing main.tf: {e}"));
-        MirrorWorkspace { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn terraform(&self, args: &[&str]) -> Run {
-        run(Command::new(terraform_binary())
-            .args(args)
-            .current_dir(self.path())
-            .env("TF_CLI_CONFIG_FILE", self.path().join("terraform.rc"))
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0")
-            .env_remove("TF_PLUGIN_CACHE_DIR")
-            .env_remove("TF_LOG")
-            .env_remove("TF_LOG_PROVIDER")
-            .env_remove("TF_REATTACH_PROVIDERS"))
-    }
-
-    fn lock_file(&self) -> String {
-        std::fs::read_to_string(self.path().join(".terraform.lock.hcl"))
-            .unwrap_or_else(|e| panic!("reading .terraform.lock.hcl: {e}"))
-    }
+fn mirror_workspace(release: &Release) -> InstallWorkspace {
+    let rc = format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{SOURCE}\"]\n  }}\n  direct {{\n    exclude = [\"{SOURCE}\"]\n  }}\n}}\n",
+        release.mirror().display()
+    );
+    InstallWorkspace::new(&rc, &layout_config(SOURCE))
 }
 
 /// Unpacks the packaged binary (with Python's zipfile: no zip tool or crate needed) and returns its path.
@@ -167,7 +55,7 @@ fn unpack_binary(release: &Release, into: &Path) -> PathBuf {
 #[test]
 fn init_installs_from_the_filesystem_mirror_and_apply_runs_the_packaged_provider() {
     let release = release();
-    let ws = MirrorWorkspace::new(release);
+    let ws = mirror_workspace(release);
 
     let init = ws.terraform(&["init", "-no-color"]);
     assert!(init.success, "terraform init failed:\n{}", init.text());
@@ -183,23 +71,14 @@ fn init_installs_from_the_filesystem_mirror_and_apply_runs_the_packaged_provider
         init.text()
     );
 
-    let apply = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
-    assert!(apply.success, "terraform apply failed:\n{}", apply.text());
-    let output = ws.terraform(&["output", "-json", "layout"]);
-    assert!(
-        output.success,
-        "terraform output failed:\n{}",
-        output.text()
-    );
-    let layout: serde_json::Value = serde_json::from_str(&output.stdout)
-        .unwrap_or_else(|e| panic!("output is not JSON ({e}):\n{}", output.stdout));
+    let layout = ws.apply_layout();
     assert_eq!(layout, serde_json::json!([100, 100, 100, 100, 50]));
 }
 
 #[test]
 fn providers_lock_records_a_hash_from_the_mirror() {
     let release = release();
-    let ws = MirrorWorkspace::new(release);
+    let ws = mirror_workspace(release);
     let mirror = format!("-fs-mirror={}", release.mirror().display());
     let platform = format!("-platform={}", release.platform);
 
@@ -231,8 +110,8 @@ fn providers_lock_records_a_hash_from_the_mirror() {
 #[test]
 fn sha256sums_cover_the_zip_and_the_manifest() {
     let release = release();
-    let sums = format!("{BINARY}_{}_SHA256SUMS", release.version);
-    let manifest = format!("{BINARY}_{}_manifest.json", release.version);
+    let sums = release.sums_name();
+    let manifest = release.manifest_name();
 
     let check = run(Command::new("sha256sum")
         .args(["--check", "--strict", &sums])
@@ -265,6 +144,45 @@ fn sha256sums_cover_the_zip_and_the_manifest() {
         std::fs::read(&mirrored).unwrap_or_else(|e| panic!("reading {}: {e}", mirrored.display())),
         std::fs::read(release.out.join(release.zip_name())).unwrap(),
         "the mirror must hold the released zip byte for byte"
+    );
+}
+
+#[test]
+fn sha256sums_carry_a_detached_signature_that_the_published_key_verifies() {
+    let release = release();
+    let check = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    let keyring = check.path().join("keyring.gpg");
+
+    // A keyring made from the published .asc alone: the release must be verifiable by anyone holding it.
+    let dearmor = run(Command::new("gpg")
+        .args(["--batch", "--dearmor", "--output"])
+        .arg(&keyring)
+        .arg(release.out.join(release.public_key_name()))
+        .env("GNUPGHOME", check.path()));
+    assert!(dearmor.success, "gpg --dearmor:\n{}", dearmor.text());
+    let signature = release.read(&release.signature_name());
+    assert!(
+        !signature.starts_with(b"-----BEGIN"),
+        "the Terraform Registry wants a binary signature, not an armoured one"
+    );
+    let verify = run(Command::new("gpgv")
+        .arg("--keyring")
+        .arg(&keyring)
+        .arg(release.out.join(release.signature_name()))
+        .arg(release.out.join(release.sums_name())));
+    assert!(verify.success, "gpgv:\n{}", verify.text());
+    assert!(
+        verify.stderr.contains("Good signature")
+            && verify.stderr.contains(&release.key.fingerprint),
+        "the signature should be good and made by the release key {}:\n{}",
+        release.key.fingerprint,
+        verify.text()
+    );
+    assert!(
+        release
+            .read(&release.public_key_name())
+            .starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+        "the key beside the signature is ASCII-armoured"
     );
 }
 

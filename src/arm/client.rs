@@ -252,6 +252,12 @@ impl ArmClient {
         }
     }
 
+    /// Obtains a token for the configured credential now, so that a refused credential is reported before
+    /// any ARM request; the token stays cached and the requests that follow use it.
+    pub async fn authenticate(&self, ctx: &Ctx) -> Result<(), ArmError> {
+        self.inner.tokens.token(ctx).await.map(|_| ())
+    }
+
     pub fn subscription_id(&self) -> &str {
         &self.inner.subscription_id
     }

@@ -115,6 +115,84 @@ pub enum AuthMethod {
     Cli { tenant_id: Option<String> },
 }
 
+impl AuthMethod {
+    /// The credential as users name it, with the application and tenant it is for: what a refusal is about.
+    pub fn describe(&self) -> String {
+        match self {
+            AuthMethod::ClientSecret {
+                tenant_id,
+                client_id,
+                ..
+            } => format!("the client secret of application {client_id} in tenant {tenant_id}"),
+            AuthMethod::Oidc {
+                tenant_id,
+                client_id,
+                ..
+            } => format!(
+                "the OIDC token (workload identity federation) of application {client_id} in tenant {tenant_id}"
+            ),
+            AuthMethod::Msi {
+                client_id: Some(id),
+                endpoint,
+            } => format!("the managed identity {id} (token endpoint {endpoint})"),
+            AuthMethod::Msi {
+                client_id: None,
+                endpoint,
+            } => format!("the managed identity of this machine (token endpoint {endpoint})"),
+            AuthMethod::Cli {
+                tenant_id: Some(t),
+            } => format!("the Azure CLI's signed-in account in tenant {t}"),
+            AuthMethod::Cli { tenant_id: None } => {
+                "the Azure CLI's signed-in account in its default tenant".to_string()
+            }
+        }
+    }
+
+    /// The provider attribute that selects this credential, where a diagnostic about it belongs.
+    pub fn attribute(&self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecret { .. } => "client_secret",
+            AuthMethod::Oidc { .. } => "use_oidc",
+            AuthMethod::Msi { .. } => "use_msi",
+            AuthMethod::Cli { .. } => "use_cli",
+        }
+    }
+
+    /// What to check when the credential is refused.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecret { .. } => {
+                "Check that client_secret (or ARM_CLIENT_SECRET / ARM_CLIENT_SECRET_FILE_PATH) holds the secret's \
+                 value, not its ID, that it has not expired, and that client_id and tenant_id name its application."
+            }
+            AuthMethod::Oidc { .. } => {
+                "Check the ID token (oidc_token, oidc_token_file_path or oidc_request_url, or their ARM_* \
+                 variables) and that the application has a federated credential whose issuer, subject and \
+                 audience (api://AzureADTokenExchange) match it."
+            }
+            AuthMethod::Msi { .. } => {
+                "Check that the identity is assigned to this machine and that client_id (ARM_CLIENT_ID) names it."
+            }
+            AuthMethod::Cli { .. } => {
+                "Run `az login` (with `--tenant` for tenant_id), or configure another credential."
+            }
+        }
+    }
+
+    /// The secrets this credential carries, for scrubbing from logs and messages.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            AuthMethod::ClientSecret { secret, .. } => vec![secret.expose()],
+            AuthMethod::Oidc { source, .. } => match source {
+                OidcSource::Token(t) => vec![t.expose()],
+                OidcSource::Request { token, .. } => vec![token.expose()],
+                OidcSource::File(_) => Vec::new(),
+            },
+            AuthMethod::Msi { .. } | AuthMethod::Cli { .. } => Vec::new(),
+        }
+    }
+}
+
 /// How the cloud's endpoints are known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloudSource {
