@@ -393,16 +393,11 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_token_lives_at_least_the_expires_in_it_was_issued_with() {
-        // 3,600 simulated seconds at 5,000x are 0.72 real seconds, but expires_in says 1: the token must
-        // still pass just before that one real second (5,000 simulated seconds) is over.
-        let config = Config {
-            time_scale: 5000.0,
-            ..Config::default()
-        };
+    /// A client-credentials token for the configured service principal, issued at simulated second 1,000
+    /// with key "k".
+    fn client_credentials_token(config: &Config) -> Value {
         let issuer = Issuer {
-            config: &config,
+            config,
             secret: "k",
             now: 1000.0,
         };
@@ -416,6 +411,18 @@ mod tests {
             ]),
         );
         assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    #[test]
+    fn a_token_lives_at_least_the_expires_in_it_was_issued_with() {
+        // 3,600 simulated seconds at 5,000x are 0.72 real seconds, but expires_in says 1: the token must
+        // still pass just before that one real second (5,000 simulated seconds) is over.
+        let config = Config {
+            time_scale: 5000.0,
+            ..Config::default()
+        };
+        let body = client_credentials_token(&config);
         assert_eq!(body["expires_in"], 1);
         let bearer = format!("Bearer {}", body["access_token"].as_str().expect("token"));
         assert_eq!(
@@ -429,21 +436,7 @@ mod tests {
     #[test]
     fn issued_tokens_pass_until_they_expire() {
         let config = Config::default();
-        let issuer = Issuer {
-            config: &config,
-            secret: "k",
-            now: 1000.0,
-        };
-        let (status, body) = issuer.token_v2(
-            &config.tenant,
-            &form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &config.client_id),
-                ("client_secret", &config.client_secret),
-                ("scope", "https://management.azure.com/.default"),
-            ]),
-        );
-        assert_eq!(status, 200, "{body}");
+        let body = client_credentials_token(&config);
         let bearer = format!("Bearer {}", body["access_token"].as_str().expect("token"));
         assert_eq!(
             check_bearer(Some(&bearer), "k", &config.tenant, 1001.0),
