@@ -4,8 +4,8 @@
 //! and the provider's peak RSS; then two 1,000-node pools applied at once from two working directories against
 //! one subscription. Figures only: nothing here asserts on time.
 //! Run: `cargo build --workspace --bins --release && cargo bench --bench fleet`
-//! (FLEET_NODES, FLEET_SET_SIZE, FLEET_TIME_SCALE, FLEET_PAIR_NODES override the defaults; TERRAFORM names the
-//! CLI).
+//! (FLEET_NODES, FLEET_SET_SIZE, FLEET_TIME_SCALE, FLEET_MODES, FLEET_PAIR_NODES override the defaults;
+//! TERRAFORM names the CLI).
 
 #[allow(dead_code)]
 mod support;
@@ -16,9 +16,9 @@ use support::sim::Sim;
 use support::{env_or, subnet_id, Phase, RssSampler, Workspace, RESOURCE_GROUP};
 use tokio_util::sync::CancellationToken;
 
-/// The group's `backend_pool_type` per run; `None` leaves the attribute out (NIC-based membership, the only form
-/// `largek8s_lb_group` has had). To print `NodeIP` beside it, add `Some("NodeIP")` here.
-const BACKEND_POOL_TYPES: &[Option<&str>] = &[None];
+/// The group's `backend_pool_type` per run, each on a fresh simulator: members by IP address in the load
+/// balancer's body (Standard's default), and by NIC. Leave one out to run only the other.
+const BACKEND_POOL_TYPES: &[&str] = &["NodeIP", "NodeIPConfiguration"];
 
 /// A subnet the demo world's VNet has room for, large enough for 5,000 nodes (the seeded `nodes` is a /20).
 const FLEET_SUBNET: &str = "fleet";
@@ -77,10 +77,7 @@ fn pool_tf(name: &str, nodes: u64, set_size: u64) -> String {
     )
 }
 
-fn group_tf(backend_pool_type: Option<&str>) -> String {
-    let pool_type = backend_pool_type
-        .map(|t| format!("  backend_pool_type   = \"{t}\"\n"))
-        .unwrap_or_default();
+fn group_tf(backend_pool_type: &str) -> String {
     format!(
         r#"resource "largek8s_lb_group" "fleet" {{
   name                = "fleet"
@@ -88,7 +85,8 @@ fn group_tf(backend_pool_type: Option<&str>) -> String {
   location            = "westeurope"
   sku                 = "Standard"
   backend_sets        = largek8s_pool.fleet.availability_sets
-{pool_type}
+  backend_pool_type   = "{backend_pool_type}"
+
   rules = [
     {{ name = "https", protocol = "Tcp", frontend_port = 443, backend_port = 30443, probe_name = "https" }},
   ]
@@ -109,8 +107,9 @@ struct Run {
     sets: u64,
 }
 
-fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run {
-    let mode = backend_pool_type.unwrap_or("NodeIPConfiguration");
+fn run_mode(settings: &Settings, backend_pool_type: &'static str) -> Run {
+    let mode = backend_pool_type;
+    let by_ip = backend_pool_type == "NodeIP";
     let (sim, rt) = start_sim(settings.scale);
     let rss = RssSampler::start();
     let ws = Workspace::new(&sim);
@@ -138,13 +137,9 @@ fn run_mode(settings: &Settings, backend_pool_type: Option<&'static str>) -> Run
     // Least writes: a NIC and a VM per node and a PUT per set; per load balancer its public IP and itself,
     // whose body can hold IP-based members, and a NIC update per node when membership is NIC-based.
     let pool_least = 2 * nodes + sets;
-    let per_node = if backend_pool_type == Some("NodeIP") {
-        0
-    } else {
-        nodes
-    };
+    let per_node = if by_ip { 0 } else { nodes };
     let group_least = 2 * lbs + per_node;
-    let membership_writes = if backend_pool_type == Some("NodeIP") {
+    let membership_writes = if by_ip {
         group.writes_to("Microsoft.Network/loadBalancers")
     } else {
         group.writes_to("Microsoft.Network/networkInterfaces")
@@ -279,9 +274,16 @@ fn main() {
         set_size: env_or("FLEET_SET_SIZE", 200),
         scale: env_or("FLEET_TIME_SCALE", 10.0),
     };
+    // FLEET_MODES=NodeIP (a comma-separated subset) runs fewer modes; FLEET_PAIR_NODES=0 skips the pair.
+    let modes: String = env_or("FLEET_MODES", BACKEND_POOL_TYPES.join(","));
     for &t in BACKEND_POOL_TYPES {
-        let run = run_mode(&settings, t);
-        print_run(&run, &settings);
+        if modes.split(',').any(|m| m.trim() == t) {
+            let run = run_mode(&settings, t);
+            print_run(&run, &settings);
+        }
     }
-    two_workspaces(env_or("FLEET_PAIR_NODES", 1000), settings.scale);
+    let pair_nodes = env_or("FLEET_PAIR_NODES", 1000);
+    if pair_nodes > 0 {
+        two_workspaces(pair_nodes, settings.scale);
+    }
 }
