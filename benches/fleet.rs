@@ -4,8 +4,8 @@
 //! and the provider's peak RSS; then two 1,000-node pools applied at once from two working directories against
 //! one subscription. Figures only: nothing here asserts on time.
 //! Run: `cargo build --workspace --bins --release && cargo bench --bench fleet`
-//! (FLEET_NODES, FLEET_SET_SIZE, FLEET_TIME_SCALE, FLEET_PAIR_NODES override the defaults; TERRAFORM names the
-//! CLI).
+//! (FLEET_NODES, FLEET_SET_SIZE, FLEET_TIME_SCALE, FLEET_MODES, FLEET_PAIR_NODES override the defaults;
+//! TERRAFORM names the CLI).
 
 #[allow(dead_code)]
 mod support;
@@ -16,8 +16,8 @@ use support::sim::Sim;
 use support::{env_or, subnet_id, Phase, RssSampler, Workspace, RESOURCE_GROUP};
 use tokio_util::sync::CancellationToken;
 
-/// The group's `backend_pool_type` per run: members by IP address on the load balancer (the default for a new
-/// Standard group), then by NIC IP configuration, one NIC write per node.
+/// The group's `backend_pool_type` per run, each on a fresh simulator: members by IP address in the load
+/// balancer's body (Standard's default), and by NIC. Leave one out to run only the other.
 const BACKEND_POOL_TYPES: &[&str] = &["NodeIP", "NodeIPConfiguration"];
 
 /// A subnet the demo world's VNet has room for, large enough for 5,000 nodes (the seeded `nodes` is a /20).
@@ -86,6 +86,7 @@ fn group_tf(backend_pool_type: &str) -> String {
   sku                 = "Standard"
   backend_sets        = largek8s_pool.fleet.availability_sets
   backend_pool_type   = "{backend_pool_type}"
+
   rules = [
     {{ name = "https", protocol = "Tcp", frontend_port = 443, backend_port = 30443, probe_name = "https" }},
   ]
@@ -106,7 +107,9 @@ struct Run {
     sets: u64,
 }
 
-fn run_mode(settings: &Settings, mode: &'static str) -> Run {
+fn run_mode(settings: &Settings, backend_pool_type: &'static str) -> Run {
+    let mode = backend_pool_type;
+    let by_ip = backend_pool_type == "NodeIP";
     let (sim, rt) = start_sim(settings.scale);
     let rss = RssSampler::start();
     let ws = Workspace::new(&sim);
@@ -117,7 +120,7 @@ fn run_mode(settings: &Settings, mode: &'static str) -> Run {
     ws.plan();
     let pool = Phase::measure("pool create", &sim, &rt, &rss, || ws.apply_plan());
 
-    ws.write("group.tf", &group_tf(mode));
+    ws.write("group.tf", &group_tf(backend_pool_type));
     ws.plan();
     let group = Phase::measure("group create", &sim, &rt, &rss, || ws.apply_plan());
     let refresh = Phase::measure("refresh", &sim, &rt, &rss, || {
@@ -134,9 +137,9 @@ fn run_mode(settings: &Settings, mode: &'static str) -> Run {
     // Least writes: a NIC and a VM per node and a PUT per set; per load balancer its public IP and itself,
     // whose body can hold IP-based members, and a NIC update per node when membership is NIC-based.
     let pool_least = 2 * nodes + sets;
-    let per_node = if mode == "NodeIP" { 0 } else { nodes };
+    let per_node = if by_ip { 0 } else { nodes };
     let group_least = 2 * lbs + per_node;
-    let membership_writes = if mode == "NodeIP" {
+    let membership_writes = if by_ip {
         group.writes_to("Microsoft.Network/loadBalancers")
     } else {
         group.writes_to("Microsoft.Network/networkInterfaces")
@@ -271,9 +274,16 @@ fn main() {
         set_size: env_or("FLEET_SET_SIZE", 200),
         scale: env_or("FLEET_TIME_SCALE", 10.0),
     };
+    // FLEET_MODES=NodeIP (a comma-separated subset) runs fewer modes; FLEET_PAIR_NODES=0 skips the pair.
+    let modes: String = env_or("FLEET_MODES", BACKEND_POOL_TYPES.join(","));
     for &t in BACKEND_POOL_TYPES {
-        let run = run_mode(&settings, t);
-        print_run(&run, &settings);
+        if modes.split(',').any(|m| m.trim() == t) {
+            let run = run_mode(&settings, t);
+            print_run(&run, &settings);
+        }
     }
-    two_workspaces(env_or("FLEET_PAIR_NODES", 1000), settings.scale);
+    let pair_nodes = env_or("FLEET_PAIR_NODES", 1000);
+    if pair_nodes > 0 {
+        two_workspaces(pair_nodes, settings.scale);
+    }
 }
