@@ -213,7 +213,15 @@ fn get(sim: &Sim, req: &Request, rid: &ResourceId) -> Result<Reply, ArmError> {
         return Ok(Reply::empty(204));
     }
     let body = rules::render(&w, r);
-    Ok(etag_reply(Reply::json(200, &body), &r.etag))
+    let reply = etag_reply(Reply::json(200, &body), &r.etag);
+    // A client that waits for a provisioning resource by reading it (one it found mid-operation) learns when
+    // to read again from the milliseconds header alone: ARM sends no Retry-After on a GET, and without it a
+    // client falls back to its default interval, which the time scale cannot shrink.
+    let pending = r.pending.as_ref().and_then(|id| w.ops.get(id));
+    Ok(match pending {
+        Some(op) => reply.retry_after_ms(poll_after(sim, op)),
+        None => reply,
+    })
 }
 
 fn put(

@@ -81,9 +81,14 @@ impl Reply {
     /// `Retry-After` in whole seconds (rounded up) plus the millisecond form Azure SDKs prefer.
     pub fn retry_after(self, real_seconds: f64) -> Self {
         let secs = real_seconds.ceil().max(1.0) as u64;
-        let ms = (real_seconds * 1000.0).ceil().max(1.0) as u64;
         self.header("Retry-After", secs.to_string())
-            .header("retry-after-ms", ms.to_string())
+            .retry_after_ms(real_seconds)
+    }
+
+    /// Only the millisecond forms (rounded up, at least 1), for answers on which ARM sends no `Retry-After`.
+    pub fn retry_after_ms(self, real_seconds: f64) -> Self {
+        let ms = (real_seconds * 1000.0).ceil().max(1.0) as u64;
+        self.header("retry-after-ms", ms.to_string())
             .header("x-ms-retry-after-ms", ms.to_string())
     }
 }

@@ -21,11 +21,26 @@ async fn put_starts_an_operation_that_succeeds_after_the_latency() {
     let poll = sim.call("GET", &sim.path_of(&status_url), None, &[]).await;
     assert_eq!(poll.status, 200);
     assert_eq!(poll.body["status"], "InProgress");
+    // Reading the resource meanwhile says when to read again, in milliseconds only: ARM sends no Retry-After
+    // on a GET.
+    let reading = sim.get(&nic, NET).await;
+    let wait_ms: u64 = reading
+        .header("retry-after-ms")
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after-ms on a provisioning resource");
+    // (This simulator's clock stands still unless advanced, so the real wait is long.)
+    assert!(wait_ms >= 1, "{wait_ms}");
+    assert_eq!(
+        reading.header("x-ms-retry-after-ms"),
+        Some(wait_ms.to_string().as_str())
+    );
+    assert!(reading.header("retry-after").is_none());
     sim.advance(2.5).await;
     let poll = sim.call("GET", &sim.path_of(&status_url), None, &[]).await;
     assert_eq!(poll.body["status"], "Succeeded");
     let g = sim.get(&nic, NET).await;
     assert_eq!(g.body["properties"]["provisioningState"], "Succeeded");
+    assert!(g.header("retry-after-ms").is_none(), "nothing to wait for");
     assert_eq!(
         g.body["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
         "10.0.0.4"
