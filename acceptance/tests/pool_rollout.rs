@@ -23,7 +23,9 @@ fn subnet() -> String {
     )
 }
 
-/// The pool (with `node_shape` lines inside its block) behind a Standard group.
+/// The pool (with `node_shape` lines inside its block) behind a Standard group whose members are the nodes' NIC IP
+/// configurations: the form a VM replacement could break, since the membership lives on the NIC the new VM takes
+/// over (by-IP members live on the load balancer and see only the IP, which the NIC keeps too).
 fn config(simulator: &Simulator, node_count: usize, node_shape: &str) -> String {
     format!(
         "{}\nprovider \"largek8s\" {{\n  arm_endpoint = \"{url}\"\n}}\n\n\
@@ -32,7 +34,7 @@ fn config(simulator: &Simulator, node_count: usize, node_shape: &str) -> String 
          ssh_public_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE largek8s\"]\n  \
          upgrade = {{ max_unavailable = \"10%\" }}\n{node_shape}}}\n\n\
          resource \"largek8s_lb_group\" \"web\" {{\n  name = \"web\"\n  resource_group_name = \"{RG}\"\n  location = \"westeurope\"\n  \
-         sku = \"Standard\"\n  backend_sets = largek8s_pool.p.availability_sets\n  \
+         sku = \"Standard\"\n  backend_pool_type = \"NodeIPConfiguration\"\n  backend_sets = largek8s_pool.p.availability_sets\n  \
          rules = [{{ name = \"http\", protocol = \"Tcp\", frontend_port = 80, backend_port = 30080, probe_name = \"http\" }}]\n  \
          probes = [{{ name = \"http\", protocol = \"Http\", port = 30080, request_path = \"/healthz\" }}]\n}}\n",
         required_providers(),
