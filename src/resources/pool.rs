@@ -1,6 +1,38 @@
 //! `largek8s_pool`: N nodes (VMs with one NIC each) split over availability sets of at most
-//! `max_nodes_per_set` VMs, scaled with the least churn (see `crate::layout`). In Terraform's order:
-//! schema, validate, plan, apply (create, update, delete), read, import.
+//! `max_nodes_per_set` VMs, scaled with the least churn (see `crate::layout`).
+//!
+//! This file is the resource's life in Terraform's order: schema, validate, plan, apply (create, update,
+//! delete), read, import. Beside it, in `pool/`: `spec` (the ID, the configuration and the recorded
+//! inventory, typed through [`crate::tf::decode`], and the state encoded back) and `azure` (ARM bodies and
+//! the order of calls).
+//!
+//! # Design
+//! - What it owns in Azure: availability sets `<name>-as-<i>` (Aligned, with the configured fault and
+//!   update domain counts), and per node `<name>-<i>-<j>` (node `j` of set `i`) a NIC `<name>-<i>-<j>-nic`
+//!   in `subnet_id`, a Linux VM in set `i` on that NIC, and the VM's OS disk `<name>-<i>-<j>-osdisk`. All
+//!   live in `resource_group_name`; the pool itself is no ARM resource, but has an ARM-shaped ID
+//!   `/subscriptions/<s>/resourceGroups/<rg>/providers/largek8s/pools/<name>`. It owns no load balancer:
+//!   `largek8s_lb_group` puts the nodes behind one.
+//! - Tags: `largek8s-pool = <pool ID>` (owner) on every set, NIC and VM: apply adopts only what carries it,
+//!   and delete and import find the pool by it. `largek8s-pool-shape` (a digest of what a VM is made with,
+//!   see `Spec::shape`) on sets, NICs and VMs: a set or VM of another shape found outside state is refused,
+//!   and a VM of another shape than the configuration's is rolled. On sets also `largek8s-max-nodes-per-set`
+//!   (cap) and `largek8s-placement`, which Azure keeps nowhere else, so import restores them. Users' `tags`
+//!   sit beside them.
+//! - Names are stable: a node keeps its set and index for its life, so scaling never moves a VM (Azure
+//!   cannot move one between sets) and a rollout recreates a VM under the same name on the same NIC.
+//! - Order of calls on create and scale (`azure::converge`): scale down first, newest nodes first (the
+//!   VM, then its NIC and disk if they outlived it), then the sets left empty; then the missing sets; then a
+//!   check that each growing set has room beside VMs that are not the pool's; then the missing nodes
+//!   concurrently, each its NIC then its VM (created with `If-None-Match: *`, adopted when already ours).
+//! - Rollout (`azure::roll`, after any new nodes): nodes whose VM runs another shape, in batches of at most
+//!   `upgrade.max_unavailable`, a batch starting when the previous one has provisioned; a VM whose set
+//!   offers the new size and differs in nothing else is resized in place, any other is deleted and created
+//!   again with the same name on its NIC (keeping its private IP and load balancer membership).
+//! - Delete (`azure::delete_all`): each recorded set is read for VMs it still lists, every node is deleted
+//!   (newest first), then the sets, then the pool's NICs that no VM took (one list of the group's NICs).
+//!   Read: one GET per recorded set (a node its set no longer lists is dropped, so the next plan recreates
+//!   it). Import: the group's sets found by name and owner tag, then each node's NIC for its private IP.
 
 mod azure;
 mod spec;
