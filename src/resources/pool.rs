@@ -605,46 +605,41 @@ fn timeout(state: &Value, name: &str) -> Duration {
 
 /// A value from `proposed` (the config merged with prior computed values), or `default` when null.
 fn or_default(proposed: &Value, name: &str, default: Value) -> Value {
-    match proposed.get(name) {
-        Some(v) if !v.is_null() => v.clone(),
+    match raw(proposed, name) {
+        v if !v.is_null() => v.clone(),
         _ => default,
     }
 }
 
+/// Attribute `name` of an object value as it is (null when absent, or when `value` is no object), for
+/// plan values copied or compared whole rather than read.
+fn raw<'a>(value: &'a Value, name: &str) -> &'a Value {
+    Fields::root(value).map_or(&Value::Null, |f| f.raw(name))
+}
+
 /// Fills the unset members of a nested object attribute with their defaults (unknown stays unknown).
-fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null: &[&str]) -> Value {
-    match value {
-        Some(v) if !v.is_known() => v.clone(),
-        Some(v) if !v.is_null() => {
-            let keep_reference_null = v.get("id").is_some_and(|id| !id.is_null());
-            let mut members: Vec<(String, Value)> = defaults
-                .iter()
-                .map(|(k, d)| {
-                    let given = v.get(k).filter(|g| !g.is_null()).cloned();
-                    let fallback = if keep_reference_null {
-                        Value::Null
-                    } else {
-                        d.clone()
-                    };
-                    (k.to_string(), given.unwrap_or(fallback))
-                })
-                .collect();
-            for k in extra_null {
-                members.push((k.to_string(), v.get(k).cloned().unwrap_or(Value::Null)));
-            }
-            Value::object(members)
-        }
-        _ => {
-            let mut members: Vec<(String, Value)> = defaults
-                .iter()
-                .map(|(k, d)| (k.to_string(), d.clone()))
-                .collect();
-            for k in extra_null {
-                members.push((k.to_string(), Value::Null));
-            }
-            Value::object(members)
-        }
+/// A null value has no members, so every one takes its default.
+fn nested_default(value: &Value, defaults: &[(&str, Value)], extra_null: &[&str]) -> Value {
+    if !value.is_known() {
+        return value.clone();
     }
+    let keep_reference_null = !raw(value, "id").is_null();
+    let mut members: Vec<(String, Value)> = defaults
+        .iter()
+        .map(|(k, d)| {
+            let given = Some(raw(value, k)).filter(|g| !g.is_null()).cloned();
+            let fallback = if keep_reference_null {
+                Value::Null
+            } else {
+                d.clone()
+            };
+            (k.to_string(), given.unwrap_or(fallback))
+        })
+        .collect();
+    for k in extra_null {
+        members.push((k.to_string(), raw(value, k).clone()));
+    }
+    Value::object(members)
 }
 
 fn image_defaults() -> Vec<(&'static str, Value)> {
@@ -818,11 +813,11 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     );
     planned.insert(
         "image".into(),
-        nested_default(request.config.get("image"), &image_defaults(), &["id"]),
+        nested_default(raw(&request.config, "image"), &image_defaults(), &["id"]),
     );
     planned.insert(
         "os_disk".into(),
-        nested_default(request.config.get("os_disk"), &os_disk_defaults(), &[]),
+        nested_default(raw(&request.config, "os_disk"), &os_disk_defaults(), &[]),
     );
     if request.client.write_only_attributes_allowed {
         planned.insert("custom_data".into(), Value::Null);
@@ -840,11 +835,10 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
             }
             .to_string(),
         ),
-        _ => prior
-            .get("id")
-            .cloned()
-            .filter(|_| !prior.is_null())
-            .unwrap_or_else(Value::unknown),
+        _ => Fields::root(prior)
+            .ok()
+            .filter(|f| !prior.is_null() && f.has("id"))
+            .map_or_else(Value::unknown, |f| f.raw("id").clone()),
     };
     planned.insert("id".into(), id);
     let mut planned = Value::Object(planned);
@@ -852,15 +846,13 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     let mut requires_replace = Vec::new();
     if !prior.is_null() {
         for name in REPLACE_ON_CHANGE {
-            let before = prior.get(name).unwrap_or(&Value::Null);
-            let after = planned.get(name).unwrap_or(&Value::Null);
+            let (before, after) = (raw(prior, name), raw(&planned, name));
             if before != after {
                 requires_replace.push(AttributePath::of(name));
             }
         }
         for name in ["max_nodes_per_set", "placement"] {
-            let before = prior.get(name).unwrap_or(&Value::Null);
-            let after = planned.get(name).unwrap_or(&Value::Null);
+            let (before, after) = (raw(prior, name), raw(&planned, name));
             if before != after && after.is_known() {
                 diags.push(
                     Diagnostic::warning(
