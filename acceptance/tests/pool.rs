@@ -2,8 +2,7 @@
 //! balance placement, import, drift, plan-time validation and destroy.
 
 use largek8s_acceptance::{
-    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Transport,
-    Workspace,
+    required_providers, sim_control, sim_defaults as sim, sim_resources, Simulator, Workspace,
 };
 
 const SUBNET: &str = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/largek8s-demo/providers/Microsoft.Network/virtualNetworks/largek8s-vnet/subnets/nodes";
@@ -56,31 +55,9 @@ fn config(url: &str, body: &str) -> String {
     )
 }
 
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 fn apply(ws: &Workspace) {
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "apply failed:\n{}", run.text());
-}
-
-/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes.
-fn plan_exit(ws: &Workspace) -> (i32, String) {
-    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    let code = if run.success {
-        0
-    } else if run.stderr.trim().is_empty() || !run.stderr.contains("Error") {
-        2
-    } else {
-        1
-    };
-    (code, run.text())
 }
 
 fn vm_ids(ws: &Workspace) -> Vec<String> {
@@ -106,7 +83,7 @@ fn start() -> Simulator {
 #[test]
 fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
     let simulator = start();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
 
     ws.write("main.tf", &config(&simulator.url, "  node_count = 450\n"));
     let plan = ws.terraform(&["plan", "-no-color"]);
@@ -121,8 +98,7 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
         set_sizes(&simulator, "agents"),
         vec![100, 100, 100, 100, 50]
     );
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "a second plan must show no changes:\n{text}");
+    ws.assert_plan_clean("the first apply");
 
     let before = vm_ids(&ws);
     ws.write("main.tf", &config(&simulator.url, "  node_count = 520\n"));
@@ -135,8 +111,7 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
     for id in &before {
         assert!(after.contains(id), "{id} must survive a scale-up");
     }
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "no changes after scale-up:\n{text}");
+    ws.assert_plan_clean("scale-up");
 
     ws.write("main.tf", &config(&simulator.url, "  node_count = 90\n"));
     apply(&ws);
@@ -160,16 +135,21 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
         None,
     );
     assert!(status < 300, "out-of-band delete failed: {status} {body}");
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 2, "the plan must show the missing VM:\n{text}");
+    let plan = ws.plan_detailed();
+    assert_eq!(
+        plan.code,
+        2,
+        "the plan must show the missing VM:\n{}",
+        plan.text()
+    );
     assert!(
-        text.contains("agents-0-7"),
-        "the plan names the node:\n{text}"
+        plan.text().contains("agents-0-7"),
+        "the plan names the node:\n{}",
+        plan.text()
     );
     apply(&ws);
     assert_eq!(set_sizes(&simulator, "agents"), vec![90]);
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "no changes after the drift is fixed:\n{text}");
+    ws.assert_plan_clean("the drift is fixed");
 
     // Import: forget the pool, import it by ID, and plan with no changes.
     let id = ws.output("id");
@@ -178,8 +158,7 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
     assert!(run.success, "state rm failed:\n{}", run.text());
     let run = ws.terraform(&["import", "-no-color", "largek8s_pool.p", &id]);
     assert!(run.success, "import failed:\n{}", run.text());
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "no changes after import:\n{text}");
+    ws.assert_plan_clean("import");
 
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
@@ -189,7 +168,7 @@ fn pool_scales_with_least_churn_and_leaves_nothing_behind() {
 #[test]
 fn balance_placement_evens_out_the_sets() {
     let simulator = start();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config(
@@ -204,8 +183,7 @@ fn balance_placement_evens_out_the_sets() {
         state.contains("agents-as-2") && !state.contains("write-only"),
         "custom_data is write-only and never reaches state"
     );
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "no changes:\n{text}");
+    ws.assert_plan_clean("a balanced apply");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());
@@ -214,7 +192,7 @@ fn balance_placement_evens_out_the_sets() {
 #[test]
 fn plan_rejects_bad_input_on_the_attribute() {
     let simulator = start();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     for (body, attribute) in [
         (
             "  node_count = 10\n  max_nodes_per_set = 201\n",
@@ -258,7 +236,7 @@ fn plan_rejects_bad_input_on_the_attribute() {
 #[test]
 fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
     let simulator = start();
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write("main.tf", &config(&simulator.url, "  node_count = 6\n"));
     apply(&ws);
     // A failed create taints the resource, as in every provider; an update that fails halfway does not.
@@ -278,12 +256,16 @@ fn a_failed_apply_keeps_every_node_that_exists_and_the_next_apply_converges() {
         !state.contains("\"agents-0-9\""),
         "the failed node is not in state"
     );
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 2, "the missing node is planned:\n{text}");
+    let plan = ws.plan_detailed();
+    assert_eq!(
+        plan.code,
+        2,
+        "the missing node is planned:\n{}",
+        plan.text()
+    );
     apply(&ws);
     assert_eq!(set_sizes(&simulator, "agents"), vec![12]);
-    let (code, text) = plan_exit(&ws);
-    assert_eq!(code, 0, "converged:\n{text}");
+    ws.assert_plan_clean("the failed apply converged");
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());
     assert_eq!(pool_resources(&simulator, "agents"), Vec::<String>::new());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use largek8s_acceptance::{
     required_providers, sim_control, sim_defaults as sim, sim_resources, wait_until, Simulator,
-    Transport, Workspace,
+    Workspace,
 };
 use serde_json::{json, Value};
 
@@ -49,28 +49,10 @@ fn shape(vm_size: &str, image_version: &str, extra: &str) -> String {
     )
 }
 
-fn workspace() -> Workspace {
-    let mut ws = Workspace::new(Transport::AutoMtls);
-    ws.env("ARM_SUBSCRIPTION_ID", sim::SUBSCRIPTION)
-        .env("ARM_TENANT_ID", sim::TENANT)
-        .env("ARM_CLIENT_ID", sim::CLIENT_ID)
-        .env("ARM_CLIENT_SECRET", sim::CLIENT_SECRET);
-    ws
-}
-
 fn apply(ws: &Workspace) -> String {
     let run = ws.terraform(&["apply", "-auto-approve", "-no-color"]);
     assert!(run.success, "apply failed:\n{}", run.text());
     run.text()
-}
-
-fn assert_plan_clean(ws: &Workspace, after: &str) {
-    let run = ws.terraform(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert!(
-        run.success,
-        "the plan after {after} must show no changes:\n{}",
-        run.text()
-    );
 }
 
 /// What a node keeps across a rollout and what it changes, as the simulator holds it.
@@ -177,7 +159,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
         "--token-lifetime",
         "10000000",
     ]);
-    let ws = workspace();
+    let ws = Workspace::for_simulator(&simulator);
     ws.write(
         "main.tf",
         &config(&simulator, NODES, &shape("Standard_D2s_v5", "24.04.1", "")),
@@ -210,7 +192,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
         (1..=BATCH).contains(&most),
         "at most {BATCH} nodes away at once, saw {most}"
     );
-    assert_plan_clean(&ws, "the image rollout");
+    ws.assert_plan_clean("the image rollout");
 
     // A new bootstrap: custom_data is write-only, its version rolls it out the same way.
     ws.write(
@@ -226,7 +208,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
     let rebooted = nodes(&simulator);
     assert_replaced_in_place(&reimaged, &rebooted);
     assert!(most_unavailable(&simulator) <= BATCH);
-    assert_plan_clean(&ws, "the custom_data_version rollout");
+    ws.assert_plan_clean("the custom_data_version rollout");
 
     // Ctrl-C in the middle of a rollout: the next apply finishes it, still within the bound.
     ws.write(
@@ -283,7 +265,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
         most <= BATCH,
         "at most {BATCH} nodes away across the interruption, saw {most}"
     );
-    assert_plan_clean(&ws, "the resumed rollout");
+    ws.assert_plan_clean("the resumed rollout");
     let state = std::fs::read_to_string(ws.path().join("terraform.tfstate")).unwrap_or_default();
     assert!(
         !state.contains("#cloud-config"),
@@ -310,7 +292,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
         assert_eq!(new.nic_id, old.nic_id);
     }
     assert!(most_unavailable(&simulator) <= BATCH);
-    assert_plan_clean(&ws, "the resize");
+    ws.assert_plan_clean("the resize");
 
     // A size the clusters do not offer, with a scale-up in the same apply: new nodes come with the new
     // shape, the others roll by replacement.
@@ -339,7 +321,7 @@ fn a_300_node_pool_rolls_image_bootstrap_and_size_in_place_behind_a_standard_gro
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_replaced_in_place(&resized, &kept);
-    assert_plan_clean(&ws, "the replacement with a scale-up");
+    ws.assert_plan_clean("the replacement with a scale-up");
 
     let run = ws.terraform(&["destroy", "-auto-approve", "-no-color"]);
     assert!(run.success, "destroy failed:\n{}", run.text());

@@ -1,6 +1,38 @@
 //! `largek8s_pool`: N nodes (VMs with one NIC each) split over availability sets of at most
-//! `max_nodes_per_set` VMs, scaled with the least churn (see `crate::layout`). In Terraform's order:
-//! schema, validate, plan, apply (create, update, delete), read, import.
+//! `max_nodes_per_set` VMs, scaled with the least churn (see `crate::layout`).
+//!
+//! This file is the resource's life in Terraform's order: schema, validate, plan, apply (create, update,
+//! delete), read, import. Beside it, in `pool/`: `spec` (the ID, the configuration and the recorded
+//! inventory, typed through [`crate::tf::decode`], and the state encoded back) and `azure` (ARM bodies and
+//! the order of calls).
+//!
+//! # Design
+//! - What it owns in Azure: availability sets `<name>-as-<i>` (Aligned, with the configured fault and
+//!   update domain counts), and per node `<name>-<i>-<j>` (node `j` of set `i`) a NIC `<name>-<i>-<j>-nic`
+//!   in `subnet_id`, a Linux VM in set `i` on that NIC, and the VM's OS disk `<name>-<i>-<j>-osdisk`. All
+//!   live in `resource_group_name`; the pool itself is no ARM resource, but has an ARM-shaped ID
+//!   `/subscriptions/<s>/resourceGroups/<rg>/providers/largek8s/pools/<name>`. It owns no load balancer:
+//!   `largek8s_lb_group` puts the nodes behind one.
+//! - Tags: `largek8s-pool = <pool ID>` (owner) on every set, NIC and VM: apply adopts only what carries it,
+//!   and delete and import find the pool by it. `largek8s-pool-shape` (a digest of what a VM is made with,
+//!   see `Spec::shape`) on sets, NICs and VMs: a set or VM of another shape found outside state is refused,
+//!   and a VM of another shape than the configuration's is rolled. On sets also `largek8s-max-nodes-per-set`
+//!   (cap) and `largek8s-placement`, which Azure keeps nowhere else, so import restores them. Users' `tags`
+//!   sit beside them.
+//! - Names are stable: a node keeps its set and index for its life, so scaling never moves a VM (Azure
+//!   cannot move one between sets) and a rollout recreates a VM under the same name on the same NIC.
+//! - Order of calls on create and scale (`azure::converge`): scale down first, newest nodes first (the
+//!   VM, then its NIC and disk if they outlived it), then the sets left empty; then the missing sets; then a
+//!   check that each growing set has room beside VMs that are not the pool's; then the missing nodes
+//!   concurrently, each its NIC then its VM (created with `If-None-Match: *`, adopted when already ours).
+//! - Rollout (`azure::roll`, after any new nodes): nodes whose VM runs another shape, in batches of at most
+//!   `upgrade.max_unavailable`, a batch starting when the previous one has provisioned; a VM whose set
+//!   offers the new size and differs in nothing else is resized in place, any other is deleted and created
+//!   again with the same name on its NIC (keeping its private IP and load balancer membership).
+//! - Delete (`azure::delete_all`): each recorded set is read for VMs it still lists, every node is deleted
+//!   (newest first), then the sets, then the pool's NICs that no VM took (one list of the group's NICs).
+//!   Read: one GET per recorded set (a node its set no longer lists is dropped, so the next plan recreates
+//!   it). Import: the group's sets found by name and owner tag, then each node's NIC for its private IP.
 
 mod azure;
 mod spec;
@@ -10,7 +42,9 @@ use std::time::Duration;
 use crate::layout::{self, Layout, MaxNodesPerSet, Placement};
 use crate::plugin::logging::warn;
 use crate::resources::timeouts::parse_duration;
+use crate::tf::decode::{Fields, Maybe};
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
+use crate::tf::number::Number;
 use crate::tf::path::AttributePath;
 use crate::tf::provider::{
     ApplyRequest, ApplyResponse, ClientCapabilities, ImportResponse, ImportedResource, PlanRequest,
@@ -24,8 +58,8 @@ use crate::tf::value::Value;
 use super::context::Context;
 use azure::PoolError;
 use spec::{
-    node_value, set_value, Inventory, MaxUnavailable, PoolId, Spec, CAP_TAG, DEFAULT_CAP,
-    DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_OS_DISK_GB,
+    known, known_at, node_value, set_value, Inventory, MaxUnavailable, PoolId, Spec, CAP_TAG,
+    DEFAULT_CAP, DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_OS_DISK_GB,
     DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN, OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 
@@ -316,7 +350,10 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
     let mut error = |name: AttributePath, summary: &str, detail: String| {
         diags.push(Diagnostic::error(summary, detail).at(name));
     };
-    if let Some(name) = config.get("name").and_then(Value::as_str) {
+    let Ok(f) = Fields::root(config) else {
+        return diags;
+    };
+    if let Some(name) = known::<String>(&f, "name") {
         let ok = name.len() <= MAX_NAME_LEN
             && name.starts_with(|c: char| c.is_ascii_lowercase())
             && !name.ends_with('-')
@@ -335,7 +372,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    let number = |name: &str| config.get(name).and_then(Value::as_number);
+    let number = |name: &str| known::<Number>(&f, name);
     if let Some(n) = number("node_count") {
         if n.is_negative()
             || !n.is_integer()
@@ -366,7 +403,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(text) = config.get("placement").and_then(Value::as_str) {
+    if let Some(text) = known::<String>(&f, "placement") {
         if let Err(e) = text.parse::<Placement>() {
             error(
                 AttributePath::of("placement"),
@@ -386,9 +423,9 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
-    if let Some(subnet) = config.get("subnet_id").and_then(Value::as_str) {
+    if let Some(subnet) = known::<String>(&f, "subnet_id") {
         if let Err(e) =
-            crate::arm::ids::ResourceId::parse_as(subnet, crate::arm::ids::ResourceKind::Subnet)
+            crate::arm::ids::ResourceId::parse_as(&subnet, crate::arm::ids::ResourceKind::Subnet)
         {
             error(
                 AttributePath::of("subnet_id"),
@@ -400,7 +437,9 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(keys) = config.get("ssh_public_keys").and_then(Value::as_list) {
+    // An unknown key is checked once known, at plan or apply.
+    let keys = known::<Vec<Maybe<Option<String>>>>(&f, "ssh_public_keys");
+    if let Some(keys) = &keys {
         if keys.is_empty() {
             error(
                 AttributePath::of("ssh_public_keys"),
@@ -410,8 +449,8 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(user) = config.get("admin_username").and_then(Value::as_str) {
-        if let Err(problem) = check_admin_username(user) {
+    if let Some(user) = known::<String>(&f, "admin_username") {
+        if let Err(problem) = check_admin_username(&user) {
             error(
                 AttributePath::of("admin_username"),
                 "Invalid admin_username",
@@ -419,14 +458,8 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    for (i, key) in config
-        .get("ssh_public_keys")
-        .and_then(Value::as_list)
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-    {
-        let Some(key) = key.as_str() else { continue };
+    for (i, key) in keys.iter().flatten().enumerate() {
+        let Some(key) = key.present() else { continue };
         if !SSH_KEY_TYPES.iter().any(|t| {
             key.trim_start()
                 .strip_prefix(t)
@@ -443,12 +476,12 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(id) = config
-        .get("image")
-        .and_then(|i| i.get("id"))
-        .and_then(Value::as_str)
-    {
-        let is_image = crate::arm::ids::ResourceId::parse(id).is_ok_and(|id| {
+    let image = known::<Value>(&f, "image");
+    let image = image
+        .as_ref()
+        .and_then(|image| Fields::of(image, &f.path("image")).ok());
+    if let Some(id) = image.as_ref().and_then(|i| known::<String>(i, "id")) {
+        let is_image = crate::arm::ids::ResourceId::parse(&id).is_ok_and(|id| {
             id.type_name().is_some_and(|t| {
                 IMAGE_TYPES
                     .iter()
@@ -467,11 +500,12 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(disk) = config
-        .get("os_disk")
-        .filter(|v| v.is_known() && !v.is_null())
+    let disk = known::<Value>(&f, "os_disk");
+    if let Some(disk) = disk
+        .as_ref()
+        .and_then(|disk| Fields::of(disk, &f.path("os_disk")).ok())
     {
-        if let Some(size) = disk.get("size_gb").and_then(Value::as_number) {
+        if let Some(size) = known::<Number>(&disk, "size_gb") {
             if !size.is_integer()
                 || size
                     .to_u64()
@@ -487,8 +521,8 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
                 );
             }
         }
-        if let Some(kind) = disk.get("storage_account_type").and_then(Value::as_str) {
-            if !OS_DISK_TYPES.contains(&kind) {
+        if let Some(kind) = known::<String>(&disk, "storage_account_type") {
+            if !OS_DISK_TYPES.contains(&kind.as_str()) {
                 error(
                     AttributePath::of("os_disk").attr("storage_account_type"),
                     "Invalid os_disk.storage_account_type",
@@ -500,11 +534,12 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
-    if let Some(image) = config.get("image").filter(|v| v.is_known() && !v.is_null()) {
-        let has_id = image.get("id").is_some_and(|v| !v.is_null());
+    if let Some(image) = &image {
+        // An unknown member counts as set.
+        let has_id = !image.raw("id").is_null();
         let has_reference = ["publisher", "offer", "sku", "version"]
             .iter()
-            .any(|k| image.get(k).is_some_and(|v| !v.is_null()));
+            .any(|k| !image.raw(k).is_null());
         if has_id && has_reference {
             error(
                 AttributePath::of("image"),
@@ -513,10 +548,14 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             );
         }
     }
-    if let Some(timeouts) = config.get("timeouts") {
+    let timeouts = known::<Value>(&f, "timeouts");
+    if let Some(timeouts) = timeouts
+        .as_ref()
+        .and_then(|t| Fields::of(t, &f.path("timeouts")).ok())
+    {
         for (name, _) in DEFAULT_TIMEOUTS {
-            if let Some(text) = timeouts.get(name).and_then(Value::as_str) {
-                if let Err(e) = parse_duration(text) {
+            if let Some(text) = known::<String>(&timeouts, name) {
+                if let Err(e) = parse_duration(&text) {
                     error(
                         AttributePath::of("timeouts").attr(name),
                         "Invalid timeout",
@@ -526,12 +565,13 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
             }
         }
     }
-    if let Some(text) = config
-        .get("upgrade")
-        .and_then(|u| u.get("max_unavailable"))
-        .and_then(Value::as_str)
+    let upgrade = known::<Value>(&f, "upgrade");
+    if let Some(text) = upgrade
+        .as_ref()
+        .and_then(|u| Fields::of(u, &f.path("upgrade")).ok())
+        .and_then(|u| known::<String>(&u, "max_unavailable"))
     {
-        if let Err(e) = MaxUnavailable::parse(text) {
+        if let Err(e) = MaxUnavailable::parse(&text) {
             diags.push(
                 Diagnostic::error("Invalid upgrade.max_unavailable", e)
                     .at(AttributePath::of("upgrade").attr("max_unavailable")),
@@ -540,9 +580,7 @@ fn validate(config: &Value, client: ClientCapabilities) -> Diagnostics {
     }
     crate::resources::naming::check_resource_group_name(config, &mut diags);
     crate::resources::naming::check_tags(config, RESERVED_TAGS.len(), &mut diags);
-    if config.get("custom_data").is_some_and(|v| !v.is_null())
-        && !client.write_only_attributes_allowed
-    {
+    if !f.raw("custom_data").is_null() && !client.write_only_attributes_allowed {
         diags.push(
             Diagnostic::warning(
                 "custom_data is stored in state",
@@ -560,56 +598,48 @@ fn timeout(state: &Value, name: &str) -> Duration {
         .iter()
         .find(|(n, _)| *n == name)
         .map_or(Duration::from_secs(3600), |(_, d)| *d);
-    state
-        .get("timeouts")
-        .and_then(|t| t.get(name))
-        .and_then(Value::as_str)
-        .and_then(|text| parse_duration(text).ok())
+    known_at::<String>(state, &["timeouts", name])
+        .and_then(|text| parse_duration(&text).ok())
         .unwrap_or(default)
 }
 
 /// A value from `proposed` (the config merged with prior computed values), or `default` when null.
 fn or_default(proposed: &Value, name: &str, default: Value) -> Value {
-    match proposed.get(name) {
-        Some(v) if !v.is_null() => v.clone(),
+    match raw(proposed, name) {
+        v if !v.is_null() => v.clone(),
         _ => default,
     }
 }
 
+/// Attribute `name` of an object value as it is (null when absent, or when `value` is no object), for
+/// plan values copied or compared whole rather than read.
+fn raw<'a>(value: &'a Value, name: &str) -> &'a Value {
+    Fields::root(value).map_or(&Value::Null, |f| f.raw(name))
+}
+
 /// Fills the unset members of a nested object attribute with their defaults (unknown stays unknown).
-fn nested_default(value: Option<&Value>, defaults: &[(&str, Value)], extra_null: &[&str]) -> Value {
-    match value {
-        Some(v) if !v.is_known() => v.clone(),
-        Some(v) if !v.is_null() => {
-            let keep_reference_null = v.get("id").is_some_and(|id| !id.is_null());
-            let mut members: Vec<(String, Value)> = defaults
-                .iter()
-                .map(|(k, d)| {
-                    let given = v.get(k).filter(|g| !g.is_null()).cloned();
-                    let fallback = if keep_reference_null {
-                        Value::Null
-                    } else {
-                        d.clone()
-                    };
-                    (k.to_string(), given.unwrap_or(fallback))
-                })
-                .collect();
-            for k in extra_null {
-                members.push((k.to_string(), v.get(k).cloned().unwrap_or(Value::Null)));
-            }
-            Value::object(members)
-        }
-        _ => {
-            let mut members: Vec<(String, Value)> = defaults
-                .iter()
-                .map(|(k, d)| (k.to_string(), d.clone()))
-                .collect();
-            for k in extra_null {
-                members.push((k.to_string(), Value::Null));
-            }
-            Value::object(members)
-        }
+/// A null value has no members, so every one takes its default.
+fn nested_default(value: &Value, defaults: &[(&str, Value)], extra_null: &[&str]) -> Value {
+    if !value.is_known() {
+        return value.clone();
     }
+    let keep_reference_null = !raw(value, "id").is_null();
+    let mut members: Vec<(String, Value)> = defaults
+        .iter()
+        .map(|(k, d)| {
+            let given = Some(raw(value, k)).filter(|g| !g.is_null()).cloned();
+            let fallback = if keep_reference_null {
+                Value::Null
+            } else {
+                d.clone()
+            };
+            (k.to_string(), given.unwrap_or(fallback))
+        })
+        .collect();
+    for k in extra_null {
+        members.push((k.to_string(), raw(value, k).clone()));
+    }
+    Value::object(members)
 }
 
 fn image_defaults() -> Vec<(&'static str, Value)> {
@@ -640,9 +670,8 @@ fn planned_shape(planned: &Value, config: &Value) -> Option<String> {
         "fault_domain_count",
         "update_domain_count",
     ];
-    let known = INPUTS
-        .iter()
-        .all(|name| planned.get(name).is_none_or(Value::is_fully_known));
+    let known =
+        Fields::root(planned).is_ok_and(|f| INPUTS.iter().all(|name| f.raw(name).is_fully_known()));
     known
         .then(|| Spec::from_values(planned, config).ok())
         .flatten()
@@ -660,21 +689,16 @@ fn planned_sets(
     diags: &mut Diagnostics,
 ) -> (Value, usize) {
     let (Some(count), Some(cap), Some(placement)) = (
-        planned
-            .get("node_count")
-            .and_then(Value::as_number)
-            .and_then(|n| n.to_u64()),
-        planned
-            .get("max_nodes_per_set")
-            .and_then(Value::as_number)
-            .and_then(|n| n.to_u64()),
-        planned.get("placement").and_then(Value::as_str),
+        known_at::<u64>(planned, &["node_count"]),
+        known_at::<u64>(planned, &["max_nodes_per_set"]),
+        known_at::<String>(planned, &["placement"]),
     ) else {
         return (Value::unknown(), 0);
     };
-    let name = planned.get("name").and_then(Value::as_str);
-    let prior_name = prior.get("name").and_then(Value::as_str);
-    let prior_inventory = match prior_name {
+    let name = known_at::<String>(planned, &["name"]);
+    let prior_name = known_at::<String>(prior, &["name"]);
+    let name = name.as_deref();
+    let prior_inventory = match prior_name.as_deref() {
         Some(p) if Some(p) == name => Inventory::from_state(prior, p),
         _ => Inventory::default(),
     };
@@ -789,33 +813,32 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     );
     planned.insert(
         "image".into(),
-        nested_default(request.config.get("image"), &image_defaults(), &["id"]),
+        nested_default(raw(&request.config, "image"), &image_defaults(), &["id"]),
     );
     planned.insert(
         "os_disk".into(),
-        nested_default(request.config.get("os_disk"), &os_disk_defaults(), &[]),
+        nested_default(raw(&request.config, "os_disk"), &os_disk_defaults(), &[]),
     );
     if request.client.write_only_attributes_allowed {
         planned.insert("custom_data".into(), Value::Null);
     }
     let id = match (
         ctx.arm().ok(),
-        proposed.get("resource_group_name").and_then(Value::as_str),
-        proposed.get("name").and_then(Value::as_str),
+        known_at::<String>(proposed, &["resource_group_name"]),
+        known_at::<String>(proposed, &["name"]),
     ) {
-        (Some(arm), Some(rg), Some(name)) => Value::string(
+        (Some(arm), Some(resource_group), Some(name)) => Value::string(
             PoolId {
                 subscription: arm.subscription_id().to_string(),
-                resource_group: rg.to_string(),
-                name: name.to_string(),
+                resource_group,
+                name,
             }
             .to_string(),
         ),
-        _ => prior
-            .get("id")
-            .cloned()
-            .filter(|_| !prior.is_null())
-            .unwrap_or_else(Value::unknown),
+        _ => Fields::root(prior)
+            .ok()
+            .filter(|f| !prior.is_null() && f.has("id"))
+            .map_or_else(Value::unknown, |f| f.raw("id").clone()),
     };
     planned.insert("id".into(), id);
     let mut planned = Value::Object(planned);
@@ -823,15 +846,13 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     let mut requires_replace = Vec::new();
     if !prior.is_null() {
         for name in REPLACE_ON_CHANGE {
-            let before = prior.get(name).unwrap_or(&Value::Null);
-            let after = planned.get(name).unwrap_or(&Value::Null);
+            let (before, after) = (raw(prior, name), raw(&planned, name));
             if before != after {
                 requires_replace.push(AttributePath::of(name));
             }
         }
         for name in ["max_nodes_per_set", "placement"] {
-            let before = prior.get(name).unwrap_or(&Value::Null);
-            let after = planned.get(name).unwrap_or(&Value::Null);
+            let (before, after) = (raw(prior, name), raw(&planned, name));
             if before != after && after.is_known() {
                 diags.push(
                     Diagnostic::warning(
@@ -861,11 +882,7 @@ fn plan(ctx: &Context, request: PlanRequest) -> PlanResponse {
     if stale > 0 {
         let batch = Spec::from_values(&planned, &request.config)
             .map_or(DEFAULT_MAX_UNAVAILABLE, |s| s.max_unavailable);
-        let count = planned
-            .get("node_count")
-            .and_then(Value::as_number)
-            .and_then(|n| n.to_u64())
-            .unwrap_or_default();
+        let count = known_at::<u64>(&planned, &["node_count"]).unwrap_or_default();
         diags.push(Diagnostic::warning(
             format!("{stale} nodes will be rolled to the new VM shape"),
             format!(
@@ -943,20 +960,22 @@ fn state_of(planned: &Value, pool: &PoolId, inventory: &Inventory, write_only: b
     Value::Object(members)
 }
 
+/// Whether a state or plan holds `custom_data` as null: Terraform supports write-only attributes, and
+/// state keeps the attribute without its value.
+fn custom_data_withheld(value: &Value) -> bool {
+    Fields::root(value).is_ok_and(|f| f.has("custom_data") && f.raw("custom_data").is_null())
+}
+
 fn pool_id_of(ctx: &Context, state: &Value) -> Result<PoolId, Diagnostic> {
     let arm = ctx.arm()?;
     let text = |name: &str| {
-        state
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Diagnostic::error(
-                    format!("{name} is not known"),
-                    format!("{name} must be known to manage the pool."),
-                )
-                .at(AttributePath::of(name))
-            })
+        known_at::<String>(state, &[name]).ok_or_else(|| {
+            Diagnostic::error(
+                format!("{name} is not known"),
+                format!("{name} must be known to manage the pool."),
+            )
+            .at(AttributePath::of(name))
+        })
     };
     Ok(PoolId {
         subscription: arm.subscription_id().to_string(),
@@ -988,7 +1007,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         if errors.is_empty() {
             return respond(Value::Null, Diagnostics::new());
         }
-        let write_only = prior.get("custom_data").is_some_and(Value::is_null);
+        let write_only = custom_data_withheld(prior);
         return respond(
             state_of(prior, &pool, &inventory, write_only),
             errors_to_diagnostics(errors, "delete"),
@@ -1033,7 +1052,7 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         }
     };
     let errors = azure::converge(arm, &op, &spec, &pool, &mut inventory, &target).await;
-    let write_only = planned.get("custom_data").is_some_and(Value::is_null);
+    let write_only = custom_data_withheld(planned);
     let state = if creating && inventory.sets.is_empty() && !errors.is_empty() {
         Value::Null
     } else {
@@ -1080,7 +1099,7 @@ async fn read(ctx: &Context, request: ReadRequest) -> ReadResponse {
     if had_sets && inventory.sets.is_empty() {
         return respond(Value::Null, Diagnostics::new());
     }
-    let write_only = state.get("custom_data").is_some_and(Value::is_null);
+    let write_only = custom_data_withheld(&state);
     ReadResponse {
         new_state: state_of(&state, &pool, &inventory, write_only),
         private: inventory.private(),

@@ -6,8 +6,10 @@ use std::fmt;
 
 use crate::arm::ids::{ResourceId, ResourceKind};
 use crate::layout::{Layout, MaxNodesPerSet, NodeSet, Placement};
+use crate::tf::decode::{Fields, FromValue, Maybe};
+use crate::tf::number::Number;
 use crate::tf::path::AttributePath;
-use crate::tf::value::Value;
+use crate::tf::value::{Value, ValueError};
 
 /// Tag naming the pool that owns an availability set, NIC or VM; its value is the pool ID.
 pub const OWNER_TAG: &str = "largek8s-pool";
@@ -224,137 +226,109 @@ pub struct Spec {
     pub tags: BTreeMap<String, String>,
 }
 
-/// A value that apply needs known and well-formed, and is not.
-#[derive(Debug, Clone)]
-pub struct SpecError {
-    pub path: AttributePath,
-    pub message: String,
+/// A value that apply needs known and well-formed, and is not: the error names the attribute path.
+pub type SpecError = ValueError;
+
+/// Attribute `name` of `fields` when it is known, not null and of the kind `T` reads: validation and
+/// planning check what they can see and leave the rest to a later phase (Terraform checks the kinds).
+pub fn known<T: FromValue>(fields: &Fields<'_>, name: &str) -> Option<T> {
+    fields
+        .get::<Maybe<Option<T>>>(name)
+        .ok()?
+        .into_known()
+        .flatten()
 }
 
-fn at(name: &str) -> AttributePath {
-    AttributePath::root().attr(name)
-}
-
-pub fn str_of(value: &Value, name: &str) -> Result<String, SpecError> {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| SpecError {
-            path: at(name),
-            message: format!("{name} must be a known string"),
-        })
-}
-
-fn u64_of(value: &Value, name: &str, default: u64) -> Result<u64, SpecError> {
-    match value.get(name) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_number()
-            .and_then(|n| n.to_u64())
-            .ok_or_else(|| SpecError {
-                path: at(name),
-                message: format!("{name} must be a known whole number of at least 0"),
-            }),
+/// The attribute at `names` (nested objects, then the attribute) of a whole configuration, plan or state,
+/// when it is known, not null and of the kind `T` reads (see [`known`]).
+pub fn known_at<T: FromValue>(value: &Value, names: &[&str]) -> Option<T> {
+    let (name, objects) = names.split_last()?;
+    let mut fields = Fields::root(value).ok()?;
+    for object in objects {
+        fields = fields.object(object).ok()?;
     }
-}
-
-fn u32_of(value: &Value, name: &str, default: u32) -> Result<u32, SpecError> {
-    let n = u64_of(value, name, u64::from(default))?;
-    u32::try_from(n).map_err(|_| SpecError {
-        path: at(name),
-        message: format!("{name} {n} is too large"),
-    })
+    known(&fields, name)
 }
 
 impl Spec {
     /// Reads the inputs from a planned state (defaults filled in) and the configuration (for the write-only
     /// `custom_data`, which is never in a plan).
     pub fn from_values(planned: &Value, config: &Value) -> Result<Spec, SpecError> {
-        let cap_raw = u64_of(planned, "max_nodes_per_set", u64::from(DEFAULT_CAP))?;
-        let cap = MaxNodesPerSet::new(cap_raw).map_err(|e| SpecError {
-            path: at("max_nodes_per_set"),
-            message: e.to_string(),
-        })?;
-        let placement = match planned.get("placement").and_then(Value::as_str) {
-            None => Placement::Fill,
-            Some(text) => text
-                .parse()
-                .map_err(|e: crate::layout::LayoutError| SpecError {
-                    path: at("placement"),
-                    message: e.to_string(),
-                })?,
-        };
-        let subnet = str_of(planned, "subnet_id")?;
-        let subnet_id =
-            ResourceId::parse_as(&subnet, ResourceKind::Subnet).map_err(|e| SpecError {
-                path: at("subnet_id"),
-                message: e.to_string(),
-            })?;
-        let ssh_public_keys = planned
-            .get("ssh_public_keys")
-            .and_then(Value::as_list)
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let image = image_of(planned.get("image").unwrap_or(&Value::Null));
-        let disk = planned.get("os_disk").unwrap_or(&Value::Null);
-        let tags = planned
-            .get("tags")
-            .and_then(Value::as_map)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let f = Fields::root(planned)?;
+        let cap_raw = f.get_or("max_nodes_per_set", u64::from(DEFAULT_CAP))?;
+        let cap = MaxNodesPerSet::new(cap_raw)
+            .map_err(|e| ValueError::at(f.path("max_nodes_per_set"), e.to_string()))?;
+        let subnet: String = f.get("subnet_id")?;
+        let subnet_id = ResourceId::parse_as(&subnet, ResourceKind::Subnet)
+            .map_err(|e| ValueError::at(f.path("subnet_id"), e.to_string()))?;
+        // Null keys or tag values carry nothing; tags may still be unknown when planning a rollout.
+        let ssh_public_keys = f
+            .get::<Option<Vec<Option<String>>>>("ssh_public_keys")?
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect();
+        let tags = f
+            .get::<Maybe<Option<BTreeMap<String, Option<String>>>>>("tags")?
+            .into_known()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+        let disk = f.object("os_disk")?;
         // With write-only support the plan holds null and only the configuration has the value.
-        let custom_data = [config, planned]
-            .iter()
-            .find_map(|v| v.get("custom_data").and_then(Value::as_str))
-            .map(str::to_string);
-        let custom_data_version = planned
-            .get("custom_data_version")
-            .and_then(Value::as_number)
-            .map(ToString::to_string);
-        let max_unavailable = match planned
-            .get("upgrade")
-            .and_then(|u| u.get("max_unavailable"))
-            .and_then(Value::as_str)
-        {
-            None => DEFAULT_MAX_UNAVAILABLE,
-            Some(text) => MaxUnavailable::parse(text).map_err(|message| SpecError {
-                path: at("upgrade").attr("max_unavailable"),
-                message,
-            })?,
-        };
+        let mut custom_data = None;
+        for value in [config, planned] {
+            let written = Fields::root(value)?.get::<Maybe<Option<String>>>("custom_data")?;
+            if let Some(text) = written.into_known().flatten() {
+                custom_data = Some(text);
+                break;
+            }
+        }
+        // Placement and the upgrade settings are no part of the shape: planning reads the shape while they
+        // may still be unknown, and an unknown one reads as its default.
+        let placement = f
+            .get::<Maybe<Option<Placement>>>("placement")?
+            .into_known()
+            .flatten()
+            .unwrap_or(Placement::Fill);
+        let max_unavailable = match f.get::<Maybe<Value>>("upgrade")?.into_known() {
+            None => None,
+            Some(upgrade) => {
+                let upgrade = Fields::of(&upgrade, &f.path("upgrade"))?;
+                match upgrade.get::<Maybe<Option<String>>>("max_unavailable")? {
+                    Maybe::Known(Some(text)) => {
+                        Some(MaxUnavailable::parse(&text).map_err(|message| {
+                            ValueError::at(upgrade.path("max_unavailable"), message)
+                        })?)
+                    }
+                    _ => None,
+                }
+            }
+        }
+        .unwrap_or(DEFAULT_MAX_UNAVAILABLE);
         Ok(Spec {
-            name: str_of(planned, "name")?,
-            resource_group: str_of(planned, "resource_group_name")?,
-            location: str_of(planned, "location")?,
-            node_count: u64_of(planned, "node_count", 0)?,
+            name: f.get("name")?,
+            resource_group: f.get("resource_group_name")?,
+            location: f.get("location")?,
+            node_count: f.get_or("node_count", 0)?,
             cap,
             placement,
-            vm_size: str_of(planned, "vm_size")?,
+            vm_size: f.get("vm_size")?,
             subnet_id,
-            admin_username: str_of(planned, "admin_username")?,
+            admin_username: f.get("admin_username")?,
             ssh_public_keys,
-            image,
-            os_disk_gb: u32_of(disk, "size_gb", DEFAULT_OS_DISK_GB)?,
-            os_disk_storage: disk
-                .get("storage_account_type")
-                .and_then(Value::as_str)
-                .unwrap_or(DEFAULT_STORAGE)
-                .to_string(),
+            image: f.get("image")?,
+            os_disk_gb: disk.get_or("size_gb", DEFAULT_OS_DISK_GB)?,
+            os_disk_storage: disk.get_or("storage_account_type", DEFAULT_STORAGE.to_string())?,
             custom_data,
-            custom_data_version,
+            custom_data_version: f
+                .get::<Option<Number>>("custom_data_version")?
+                .map(|n| n.to_string()),
             max_unavailable,
-            fault_domains: u32_of(planned, "fault_domain_count", DEFAULT_FAULT_DOMAINS)?,
-            update_domains: u32_of(planned, "update_domain_count", DEFAULT_UPDATE_DOMAINS)?,
+            fault_domains: f.get_or("fault_domain_count", DEFAULT_FAULT_DOMAINS)?,
+            update_domains: f.get_or("update_domain_count", DEFAULT_UPDATE_DOMAINS)?,
             tags,
         })
     }
@@ -412,28 +386,28 @@ impl Spec {
     }
 }
 
-fn image_of(image: &Value) -> Image {
-    if let Some(id) = image.get("id").and_then(Value::as_str) {
-        return Image::Id(id.to_string());
-    }
-    let field = |name: &str| {
-        image
-            .get(name)
-            .and_then(Value::as_str)
-            .or_else(|| {
-                DEFAULT_IMAGE
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| *v)
-            })
-            .unwrap_or_default()
-            .to_string()
-    };
-    Image::Marketplace {
-        publisher: field("publisher"),
-        offer: field("offer"),
-        sku: field("sku"),
-        version: field("version"),
+/// A null `image` (or one without an `id`) is the marketplace image, each part left out taken from
+/// [`DEFAULT_IMAGE`].
+impl FromValue for Image {
+    fn from_value_at(value: &Value, path: &AttributePath) -> Result<Self, ValueError> {
+        let f = Fields::of(value, path)?;
+        if let Some(id) = f.get::<Option<String>>("id")? {
+            return Ok(Image::Id(id));
+        }
+        let field = |name: &str| {
+            let default = DEFAULT_IMAGE
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| *v)
+                .unwrap_or_default();
+            f.get_or(name, default.to_string())
+        };
+        Ok(Image::Marketplace {
+            publisher: field("publisher")?,
+            offer: field("offer")?,
+            sku: field("sku")?,
+            version: field("version")?,
+        })
     }
 }
 
@@ -464,6 +438,57 @@ pub struct Inventory {
     pub unsettled: BTreeSet<(u32, u32)>,
 }
 
+/// An entry of `availability_sets` as state holds it: each attribute that is missing or of the wrong kind
+/// (hand-edited state) reads as `None`, and the entry or node is then skipped rather than trusted.
+struct RecordedSet {
+    index: Option<u32>,
+    id: Option<String>,
+    nodes: Vec<RecordedNode>,
+}
+
+struct RecordedNode {
+    name: Option<String>,
+    vm_id: Option<String>,
+    nic_id: Option<String>,
+    private_ip: Option<String>,
+    shape: Option<String>,
+}
+
+impl FromValue for RecordedSet {
+    fn from_value_at(value: &Value, path: &AttributePath) -> Result<Self, ValueError> {
+        let Ok(f) = Fields::of(value, path) else {
+            return Ok(RecordedSet {
+                index: None,
+                id: None,
+                nodes: Vec::new(),
+            });
+        };
+        Ok(RecordedSet {
+            index: f.get("index").ok(),
+            id: f.get("id").ok(),
+            nodes: f
+                .get::<Option<Vec<RecordedNode>>>("nodes")
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl FromValue for RecordedNode {
+    fn from_value_at(value: &Value, path: &AttributePath) -> Result<Self, ValueError> {
+        let f = Fields::of(value, path).ok();
+        let text = |name: &str| f.as_ref().and_then(|f| f.get::<String>(name).ok());
+        Ok(RecordedNode {
+            name: text("name"),
+            vm_id: text("vm_id"),
+            nic_id: text("nic_id"),
+            private_ip: text("private_ip"),
+            shape: text("shape"),
+        })
+    }
+}
+
 /// The private state the pool keeps beside its state.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Private {
@@ -475,48 +500,33 @@ impl Inventory {
     /// The inventory recorded in a state value's `availability_sets`; entries that do not follow the naming
     /// scheme (hand-edited state) are skipped, so they are recreated rather than trusted.
     pub fn from_state(state: &Value, pool: &str) -> Inventory {
+        let recorded = Fields::root(state)
+            .and_then(|f| f.get::<Option<Vec<RecordedSet>>>("availability_sets"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let mut sets = BTreeMap::new();
-        for set in state
-            .get("availability_sets")
-            .and_then(Value::as_list)
-            .unwrap_or_default()
-        {
-            let (Some(index), Some(id)) = (
-                set.get("index")
-                    .and_then(Value::as_number)
-                    .and_then(|n| n.to_u32()),
-                set.get("id").and_then(Value::as_str),
-            ) else {
+        for set in recorded {
+            let (Some(index), Some(id)) = (set.index, set.id) else {
                 continue;
             };
-            let mut record = SetRecord {
-                id: id.to_string(),
-                nodes: BTreeMap::new(),
-            };
-            for node in set
-                .get("nodes")
-                .and_then(Value::as_list)
-                .unwrap_or_default()
-            {
-                let text = |k: &str| node.get(k).and_then(Value::as_str).map(str::to_string);
-                let Some(number) = text("name").and_then(|n| node_index(pool, index, &n)) else {
-                    continue;
-                };
-                if let (Some(vm_id), Some(nic_id), Some(private_ip)) =
-                    (text("vm_id"), text("nic_id"), text("private_ip"))
-                {
-                    record.nodes.insert(
+            let nodes = set
+                .nodes
+                .into_iter()
+                .filter_map(|node| {
+                    let number = node_index(pool, index, &node.name?)?;
+                    Some((
                         number,
                         Node {
-                            vm_id,
-                            nic_id,
-                            private_ip,
-                            shape: text("shape").unwrap_or_default(),
+                            vm_id: node.vm_id?,
+                            nic_id: node.nic_id?,
+                            private_ip: node.private_ip?,
+                            shape: node.shape.unwrap_or_default(),
                         },
-                    );
-                }
-            }
-            sets.insert(index, record);
+                    ))
+                })
+                .collect();
+            sets.insert(index, SetRecord { id, nodes });
         }
         Inventory {
             sets,
@@ -726,6 +736,142 @@ mod tests {
                 "{name} is part of the shape"
             );
         }
+    }
+
+    #[test]
+    fn spec_errors_name_the_attribute_path() {
+        let base = |extra: (&str, Value)| {
+            let mut members = vec![
+                ("name", Value::string("agents")),
+                ("resource_group_name", Value::string("rg")),
+                ("location", Value::string("westeurope")),
+                ("vm_size", Value::string("Standard_D2s_v5")),
+                (
+                    "subnet_id",
+                    Value::string(
+                        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/n",
+                    ),
+                ),
+                ("admin_username", Value::string("azureuser")),
+            ];
+            members.push(extra);
+            Spec::from_values(&Value::object(members), &Value::Null)
+        };
+        let too_many = base(("fault_domain_count", Value::number(u64::from(u32::MAX) + 1)))
+            .expect_err("past u32");
+        assert_eq!(too_many.path.to_string(), "fault_domain_count");
+        let disk = base((
+            "os_disk",
+            Value::object([("size_gb", Value::string("big"))]),
+        ))
+        .expect_err("a string is no size");
+        assert_eq!(disk.path.to_string(), "os_disk.size_gb");
+        let batch = base((
+            "upgrade",
+            Value::object([("max_unavailable", Value::string("0"))]),
+        ))
+        .expect_err("zero nodes never progress");
+        assert_eq!(batch.path.to_string(), "upgrade.max_unavailable");
+        let unnamed = base(("name", Value::unknown())).expect_err("apply needs the name");
+        assert_eq!(unnamed.path.to_string(), "name");
+        assert!(unnamed.message.starts_with("must be known"), "{unnamed}");
+    }
+
+    #[test]
+    fn inputs_outside_the_shape_may_still_be_unknown_and_read_as_their_defaults() {
+        let spec = spec(&[
+            ("tags", Value::unknown()),
+            ("placement", Value::unknown()),
+            ("upgrade", Value::unknown()),
+            ("custom_data", Value::unknown()),
+        ]);
+        assert!(spec.tags.is_empty());
+        assert_eq!(spec.placement, Placement::Fill);
+        assert_eq!(spec.max_unavailable, DEFAULT_MAX_UNAVAILABLE);
+        assert_eq!(spec.custom_data, None);
+        assert_eq!(
+            spec.image,
+            Image::Marketplace {
+                publisher: "Canonical".into(),
+                offer: "ubuntu-24_04-lts".into(),
+                sku: "server".into(),
+                version: "latest".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn known_reads_only_what_is_known_and_of_its_kind() {
+        let config = Value::object([
+            ("name", Value::string("agents")),
+            ("node_count", Value::unknown()),
+            ("placement", Value::Null),
+            (
+                "timeouts",
+                Value::object([("create", Value::string("90m"))]),
+            ),
+            ("upgrade", Value::unknown()),
+        ]);
+        assert_eq!(
+            known_at::<String>(&config, &["name"]).as_deref(),
+            Some("agents")
+        );
+        assert_eq!(known_at::<u64>(&config, &["node_count"]), None);
+        assert_eq!(known_at::<String>(&config, &["placement"]), None);
+        assert_eq!(
+            known_at::<u64>(&config, &["name"]),
+            None,
+            "a string is no count"
+        );
+        assert_eq!(
+            known_at::<String>(&config, &["timeouts", "create"]).as_deref(),
+            Some("90m")
+        );
+        assert_eq!(
+            known_at::<String>(&config, &["upgrade", "max_unavailable"]),
+            None
+        );
+        assert_eq!(known_at::<String>(&config, &["absent", "deeper"]), None);
+    }
+
+    #[test]
+    fn hand_edited_state_entries_are_skipped_not_trusted() {
+        let good_node = node_value(
+            Value::string("p-0-1"),
+            Value::string("/vm"),
+            Value::string("/nic"),
+            Value::string("10.0.0.4"),
+            Value::Null,
+        );
+        let foreign_node = node_value(
+            Value::string("q-0-1"),
+            Value::string("/vm"),
+            Value::string("/nic"),
+            Value::string("10.0.0.5"),
+            Value::Null,
+        );
+        let state = Value::object([(
+            "availability_sets",
+            Value::list([
+                set_value(
+                    0,
+                    Value::string("p-as-0"),
+                    Value::string("/set0"),
+                    Value::list([good_node, foreign_node, Value::string("junk")]),
+                ),
+                set_value(1, Value::string("p-as-1"), Value::Null, Value::list([])),
+                Value::Bool(true),
+            ]),
+        )]);
+        let inventory = Inventory::from_state(&state, "p");
+        assert_eq!(inventory.sets.keys().collect::<Vec<_>>(), [&0]);
+        let nodes = &inventory.sets[&0].nodes;
+        assert_eq!(nodes.keys().collect::<Vec<_>>(), [&1]);
+        assert_eq!(nodes[&1].shape, "", "a null shape reads as unknown");
+        assert_eq!(
+            Inventory::from_state(&Value::unknown(), "p"),
+            Inventory::default()
+        );
     }
 
     #[test]
