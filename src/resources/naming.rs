@@ -1,6 +1,9 @@
 //! Azure's naming and tagging rules that more than one resource checks at validate time, so a typo fails
 //! in `terraform validate` with the rule and the fix instead of as an ARM error halfway through an apply.
 
+use std::collections::BTreeMap;
+
+use crate::tf::decode::known_at;
 use crate::tf::diagnostics::{Diagnostic, Diagnostics};
 use crate::tf::path::AttributePath;
 use crate::tf::value::Value;
@@ -18,7 +21,7 @@ const TAG_NAME_FORBIDDEN: [char; 7] = ['<', '>', '%', '&', '\\', '?', '/'];
 
 /// Checks `resource_group_name` when it is known: 1 to 90 letters, digits, `_ - . ( )`, not ending in `.`.
 pub fn check_resource_group_name(config: &Value, diags: &mut Diagnostics) {
-    let Some(name) = config.get("resource_group_name").and_then(Value::as_str) else {
+    let Some(name) = known_at::<String>(config, &["resource_group_name"]) else {
         return;
     };
     let ok = !name.is_empty()
@@ -44,7 +47,7 @@ pub fn check_resource_group_name(config: &Value, diags: &mut Diagnostics) {
 /// Checks the `tags` map when it is known: at most `MAX_TAGS - reserved` user tags (the provider adds
 /// `reserved` of its own), names and values within Azure's lengths, no character Azure refuses in a name.
 pub fn check_tags(config: &Value, reserved: usize, diags: &mut Diagnostics) {
-    let Some(tags) = config.get("tags").and_then(Value::as_map) else {
+    let Some(tags) = known_at::<BTreeMap<String, Value>>(config, &["tags"]) else {
         return;
     };
     let room = MAX_TAGS.saturating_sub(reserved);

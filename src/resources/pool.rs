@@ -56,10 +56,11 @@ use crate::tf::types::Type;
 use crate::tf::value::Value;
 
 use super::context::Context;
+use crate::tf::decode::{known, known_at};
 use azure::PoolError;
 use spec::{
-    known, known_at, node_value, set_value, Inventory, MaxUnavailable, PoolId, Spec, CAP_TAG,
-    DEFAULT_CAP, DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_OS_DISK_GB,
+    node_value, set_value, Inventory, MaxUnavailable, PoolId, Spec, CAP_TAG, DEFAULT_CAP,
+    DEFAULT_FAULT_DOMAINS, DEFAULT_IMAGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_OS_DISK_GB,
     DEFAULT_STORAGE, DEFAULT_UPDATE_DOMAINS, MAX_NAME_LEN, OWNER_TAG, PLACEMENT_TAG, SHAPE_TAG,
 };
 

@@ -254,6 +254,27 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Attribute `name` of `fields` when it is known, not null and of the kind `T` reads: validation and
+/// planning check what they can see and leave the rest to a later phase (Terraform checks the kinds).
+pub fn known<T: FromValue>(fields: &Fields<'_>, name: &str) -> Option<T> {
+    fields
+        .get::<Maybe<Option<T>>>(name)
+        .ok()?
+        .into_known()
+        .flatten()
+}
+
+/// The attribute at `names` (nested objects, then the attribute) of a whole configuration, plan or state,
+/// when it is known, not null and of the kind `T` reads (see [`known`]).
+pub fn known_at<T: FromValue>(value: &Value, names: &[&str]) -> Option<T> {
+    let (name, objects) = names.split_last()?;
+    let mut fields = Fields::root(value).ok()?;
+    for object in objects {
+        fields = fields.object(object).ok()?;
+    }
+    known(&fields, name)
+}
+
 /// Implements [`FromValue`] (from a string) and [`IntoValue`] (to its `Display` text) for types with
 /// `FromStr`, such as typed ARM IDs and enums of choices; a parse error keeps its message and gains the path.
 #[macro_export]
@@ -541,6 +562,40 @@ mod tests {
         let none = Fields::root(&Value::Null).expect("null has no attributes");
         assert!(!none.has("id"));
         assert_eq!(none.names().count(), 0);
+    }
+
+    #[test]
+    fn known_reads_only_what_is_known_and_of_its_kind() {
+        let config = Value::object([
+            ("name", Value::string("agents")),
+            ("node_count", Value::unknown()),
+            ("placement", Value::Null),
+            (
+                "timeouts",
+                Value::object([("create", Value::string("90m"))]),
+            ),
+            ("upgrade", Value::unknown()),
+        ]);
+        assert_eq!(
+            known_at::<String>(&config, &["name"]).as_deref(),
+            Some("agents")
+        );
+        assert_eq!(known_at::<u64>(&config, &["node_count"]), None);
+        assert_eq!(known_at::<String>(&config, &["placement"]), None);
+        assert_eq!(
+            known_at::<u64>(&config, &["name"]),
+            None,
+            "a string is no count"
+        );
+        assert_eq!(
+            known_at::<String>(&config, &["timeouts", "create"]).as_deref(),
+            Some("90m")
+        );
+        assert_eq!(
+            known_at::<String>(&config, &["upgrade", "max_unavailable"]),
+            None
+        );
+        assert_eq!(known_at::<String>(&config, &["absent", "deeper"]), None);
     }
 
     proptest! {
