@@ -150,10 +150,8 @@ async fn sets_of_nics(
     for g in &groups {
         let listed = list_nics(arm, ctx, g).await?;
         for nic in listed {
-            if let (Some(id), Some(vm)) = (
-                nic["id"].as_str(),
-                nic["properties"]["virtualMachine"]["id"].as_str(),
-            ) {
+            let vm = nic.properties.virtual_machine.as_ref();
+            if let (Some(id), Some(vm)) = (nic.id.as_deref(), vm.and_then(|v| v.id.as_deref())) {
                 vm_of_nic.insert(id.to_ascii_lowercase(), vm.to_ascii_lowercase());
             }
         }
