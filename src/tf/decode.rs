@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn dynamic_wrappers_and_nested_objects_are_looked_through() {
-        let dynamic = Value::Dynamic(Type::String, Box::new(Value::string("x")));
+        let dynamic = Value::Dynamic(Box::new(Type::String), Box::new(Value::string("x")));
         assert_eq!(String::from_value(&dynamic), Ok("x".to_string()));
         let config = Value::object([(
             "os_disk",

@@ -80,7 +80,7 @@ fn decode(json: &Json, ty: &Type, path: &mut Vec<PathStep>) -> Result<Value, Val
                 .get("value")
                 .ok_or_else(|| error(path, "missing value in dynamically typed value"))?;
             let value = decode(inner, &concrete, path)?;
-            Ok(Value::Dynamic(concrete, Box::new(value)))
+            Ok(Value::Dynamic(Box::new(concrete), Box::new(value)))
         }
         (Type::Dynamic, _) => Err(wrong(path, "an object with type and value")),
         (Type::Bool, Json::Bool(b)) => Ok(Value::Bool(*b)),
@@ -174,7 +174,7 @@ fn encode(value: &Value, ty: &Type, path: &mut Vec<PathStep>) -> Result<Json, Va
             fields.insert("type".to_owned(), type_json);
             Ok(Json::Object(fields))
         }
-        (_, Value::Dynamic(concrete, inner)) if concrete == ty => encode(inner, ty, path),
+        (_, Value::Dynamic(concrete, inner)) if **concrete == *ty => encode(inner, ty, path),
         (Type::Bool, Value::Bool(b)) => Ok(Json::Bool(*b)),
         (Type::Number, Value::Number(n)) => serde_json::Number::from_str(&n.to_string())
             .map(Json::Number)
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(
             value,
             Value::Dynamic(
-                Type::list(Type::String),
+                Box::new(Type::list(Type::String)),
                 Box::new(Value::list([Value::string("a"), Value::string("b")]))
             )
         );

@@ -406,7 +406,7 @@ impl<'a> Decoder<'a> {
                 };
                 let ty = Type::from_json(type_json).map_err(|e| self.error(e.message))?;
                 let value = self.value(&ty)?;
-                Ok(Value::Dynamic(ty, Box::new(value)))
+                Ok(Value::Dynamic(Box::new(ty), Box::new(value)))
             }
             other => Err(self.error(format!(
                 "dynamic value must be a [type, value] array, found {}",
@@ -499,7 +499,7 @@ impl<'a> Decoder<'a> {
                 _ => refinements.skip()?,
             }
         }
-        Ok(Value::Unknown(found))
+        Ok(Value::Unknown(Box::new(found)))
     }
 
     fn number_bound(&mut self) -> Result<NumberBound, ValueError> {
@@ -620,7 +620,7 @@ impl Encoder {
             ))
         };
         match (ty, value) {
-            (_, Value::Dynamic(concrete, inner)) if concrete == ty => self.value(inner, ty)?,
+            (_, Value::Dynamic(concrete, inner)) if **concrete == *ty => self.value(inner, ty)?,
             (_, Value::Null) => self.marker(Marker::Null),
             (_, Value::Unknown(refinements)) => self.unknown(refinements, ty)?,
             (Type::Bool, Value::Bool(b)) => {
@@ -920,11 +920,11 @@ mod tests {
 
     #[test]
     fn refined_unknown_string_matches_cty_bytes() {
-        let value = Value::Unknown(Refinements {
+        let value = Value::Unknown(Box::new(Refinements {
             not_null: true,
             string_prefix: Some("ab".to_owned()),
             ..Refinements::default()
-        });
+        }));
         let bytes = [0xc7, 0x07, 0x0c, 0x82, 0x01, 0xc2, 0x02, 0xa2, b'a', b'b'];
         assert_eq!(encode(&value, &Type::String).unwrap(), bytes);
         assert_eq!(decode(&bytes, &Type::String).unwrap(), value);
@@ -932,7 +932,7 @@ mod tests {
 
     #[test]
     fn refined_unknown_number_bounds_round_trip() {
-        let value = Value::Unknown(Refinements {
+        let value = Value::Unknown(Box::new(Refinements {
             number_lower: Some(NumberBound {
                 value: n("0"),
                 inclusive: true,
@@ -942,7 +942,7 @@ mod tests {
                 inclusive: false,
             }),
             ..Refinements::default()
-        });
+        }));
         let bytes = encode(&value, &Type::Number).unwrap();
         assert_eq!(bytes.get(2), Some(&0x0c));
         assert_eq!(decode(&bytes, &Type::Number).unwrap(), value);
@@ -950,42 +950,42 @@ mod tests {
 
     #[test]
     fn refined_unknown_collection_lengths_round_trip() {
-        let value = Value::Unknown(Refinements {
+        let value = Value::Unknown(Box::new(Refinements {
             not_null: true,
             length_lower: Some(1),
             length_upper: Some(300),
             ..Refinements::default()
-        });
+        }));
         let ty = Type::set(Type::String);
         assert_eq!(round_trip(&value, &ty), value);
     }
 
     #[test]
     fn refinements_that_do_not_apply_are_never_written_as_an_empty_map() {
-        let value = Value::Unknown(Refinements {
+        let value = Value::Unknown(Box::new(Refinements {
             string_prefix: Some("ab".to_owned()),
             length_lower: Some(2),
             ..Refinements::default()
-        });
+        }));
         assert_eq!(encode(&value, &Type::Bool).unwrap(), [0xd4, 0, 0]);
-        let empty_prefix = Value::Unknown(Refinements {
+        let empty_prefix = Value::Unknown(Box::new(Refinements {
             string_prefix: Some(String::new()),
             ..Refinements::default()
-        });
+        }));
         assert_eq!(encode(&empty_prefix, &Type::String).unwrap(), [0xd4, 0, 0]);
     }
 
     #[test]
     fn oversized_refinements_are_dropped_not_sent() {
-        let value = Value::Unknown(Refinements {
+        let value = Value::Unknown(Box::new(Refinements {
             not_null: true,
             string_prefix: Some("x".repeat(5000)),
             ..Refinements::default()
-        });
-        let expected = Value::Unknown(Refinements {
+        }));
+        let expected = Value::Unknown(Box::new(Refinements {
             not_null: true,
             ..Refinements::default()
-        });
+        }));
         assert_eq!(round_trip(&value, &Type::String), expected);
     }
 
@@ -1012,10 +1012,10 @@ mod tests {
         let bytes = [0xc7, 0x06, 0x0c, 0x82, 0x09, 0x91, 0xc0, 0x01, 0xc2];
         assert_eq!(
             decode(&bytes, &Type::String).unwrap(),
-            Value::Unknown(Refinements {
+            Value::Unknown(Box::new(Refinements {
                 not_null: true,
                 ..Refinements::default()
-            })
+            }))
         );
     }
 
@@ -1095,7 +1095,7 @@ mod tests {
 
     #[test]
     fn dynamic_value_is_type_json_then_value() {
-        let value = Value::Dynamic(Type::String, Box::new(Value::string("x")));
+        let value = Value::Dynamic(Box::new(Type::String), Box::new(Value::string("x")));
         let mut bytes = vec![0x92, 0xc4, 8];
         bytes.extend_from_slice(b"\"string\"");
         bytes.extend_from_slice(&[0xa1, b'x']);
@@ -1301,7 +1301,9 @@ mod tests {
                 })
                 .boxed(),
         };
-        refinements.prop_map(Value::Unknown).boxed()
+        refinements
+            .prop_map(|r| Value::Unknown(Box::new(r)))
+            .boxed()
     }
 
     fn arb_known(ty: &Type) -> BoxedStrategy<Value> {
@@ -1315,8 +1317,9 @@ mod tests {
                 Just(Type::list(Type::Bool))
             ]
             .prop_flat_map(|concrete| {
-                arb_value(&concrete)
-                    .prop_map(move |inner| Value::Dynamic(concrete.clone(), Box::new(inner)))
+                arb_value(&concrete).prop_map(move |inner| {
+                    Value::Dynamic(Box::new(concrete.clone()), Box::new(inner))
+                })
             })
             .boxed(),
             Type::List(element) => prop::collection::vec(arb_value(element), 0..4)

@@ -70,7 +70,8 @@ impl Refinements {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Null,
-    Unknown(Refinements),
+    /// Boxed: most values are known, and an inline `Refinements` would make every value five times larger.
+    Unknown(Box<Refinements>),
     Bool(bool),
     Number(Number),
     String(String),
@@ -80,8 +81,8 @@ pub enum Value {
     Object(BTreeMap<String, Value>),
     Tuple(Vec<Value>),
     /// A value at a dynamically typed position, with the concrete type it was sent with, so that it
-    /// re-encodes identically.
-    Dynamic(Type, Box<Value>),
+    /// re-encodes identically. The type is boxed for the same reason as the refinements.
+    Dynamic(Box<Type>, Box<Value>),
 }
 
 impl Value {
@@ -95,7 +96,7 @@ impl Value {
 
     /// An unknown value with no refinements.
     pub fn unknown() -> Value {
-        Value::Unknown(Refinements::default())
+        Value::Unknown(Box::default())
     }
 
     pub fn object<K: Into<String>>(attrs: impl IntoIterator<Item = (K, Value)>) -> Value {
@@ -234,11 +235,11 @@ mod tests {
 
     #[test]
     fn helpers_look_through_dynamic_wrappers() {
-        let wrapped = Value::Dynamic(Type::String, Box::new(Value::string("x")));
+        let wrapped = Value::Dynamic(Box::new(Type::String), Box::new(Value::string("x")));
         assert_eq!(wrapped.as_str(), Some("x"));
-        let null = Value::Dynamic(Type::String, Box::new(Value::Null));
+        let null = Value::Dynamic(Box::new(Type::String), Box::new(Value::Null));
         assert!(null.is_null());
-        let unknown = Value::Dynamic(Type::Number, Box::new(Value::unknown()));
+        let unknown = Value::Dynamic(Box::new(Type::Number), Box::new(Value::unknown()));
         assert!(!unknown.is_known());
     }
 
@@ -256,6 +257,12 @@ mod tests {
             Some(2)
         );
         assert!(value.get("c").is_none());
+    }
+
+    #[test]
+    fn a_value_is_no_larger_than_a_number() {
+        // A pool's state holds tens of thousands of values; rare, large variants stay boxed.
+        assert!(std::mem::size_of::<Value>() <= std::mem::size_of::<Number>() + 8);
     }
 
     #[test]

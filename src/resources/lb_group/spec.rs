@@ -335,7 +335,7 @@ pub fn explicit_backend_sets(by_set: BTreeMap<String, Vec<String>>) -> Value {
             })
             .collect(),
     );
-    Value::Dynamic(ty, Box::new(value))
+    Value::Dynamic(Box::new(ty), Box::new(value))
 }
 
 /// A `rules` element as the configuration has it: any attribute may still be unknown.
