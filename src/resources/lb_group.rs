@@ -28,6 +28,7 @@
 //!   per public IP), plus list pages when membership drifted.
 
 mod azure;
+mod balancer;
 mod membership;
 mod observe;
 mod plan;
@@ -408,6 +409,9 @@ fn wrap_up(op: &Ctx) -> Ctx {
 }
 
 async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
+    // Everything apply needs is in the planned state; the configuration repeats `backend_sets` (a pool's every
+    // node), so it is not held through the Azure calls.
+    drop(request.config);
     let respond = |new_state: Value, diagnostics: Diagnostics| ApplyResponse {
         new_state,
         private: request.planned_private.clone(),
@@ -511,6 +515,8 @@ async fn apply(ctx: &Context, request: ApplyRequest) -> ApplyResponse {
         &addresses,
     )
     .await;
+    // The nodes' addresses and NICs are written; the state is read back without them.
+    drop((addresses, fronted, sets));
     let mut recorded = planned.clone();
     if let Err(e) = &result {
         diags.push(api_error(

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::de::IgnoredAny;
+use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::arm::client::{ArmClient, Conditions};
@@ -13,7 +15,8 @@ use crate::arm::retry::Ctx;
 use crate::tf::diagnostics::Diagnostic;
 use crate::tf::value::Value;
 
-use super::membership::{apply_membership, nic_members};
+use super::balancer::{BackendAddress, BackendPool, LoadBalancer, Write, WriteProperties};
+use super::membership::apply_membership;
 use super::plan::PlannedLb;
 use super::spec::{
     self, BackendPoolType, BackendSet, Dns, Spec, CAP_TAG, DNS_RECORD_TAG, DNS_TTL_TAG,
@@ -142,39 +145,47 @@ enum Phase {
 
 /// The backend pools a write leaves a load balancer with, and the pool its rules send traffic to.
 #[derive(Debug, Clone)]
-struct Pools {
+struct Pools<'a> {
     nic_pool: bool,
-    ip_pool: Option<Vec<Json>>,
+    ip_pool: Option<&'a [BackendAddress]>,
     rules_to: &'static str,
 }
 
-impl Pools {
+/// One backend pool as a write gives it: a NIC pool by name alone (NICs join it from their side), an IP pool with
+/// its addresses.
+#[derive(Serialize)]
+struct PoolWrite<'a> {
+    name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<AddressesWrite<'a>>,
+}
+
+#[derive(Serialize)]
+struct AddressesWrite<'a> {
+    #[serde(rename = "loadBalancerBackendAddresses")]
+    addresses: &'a [BackendAddress],
+}
+
+impl<'a> Pools<'a> {
     /// What load balancer `existing` (None when new) should have in `phase`, holding `addresses` by IP when the
     /// group is IP-based.
     fn for_phase(
         settings: &Spec,
-        existing: Option<&Json>,
-        addresses: &[Json],
+        existing: Option<&'a LoadBalancer>,
+        addresses: &'a [BackendAddress],
         phase: Phase,
-    ) -> Pools {
-        let pool = |name: &str| {
-            existing.and_then(|lb| {
-                lb["properties"]["backendAddressPools"]
-                    .as_array()?
-                    .iter()
-                    .find(|p| p["name"].as_str() == Some(name))
-            })
-        };
+    ) -> Pools<'a> {
+        let pool = |name: &str| existing.and_then(|lb| lb.pool(name));
         match (settings.pool_type, phase) {
             (BackendPoolType::NodeIp, phase) => Pools {
                 nic_pool: phase == Phase::Moving && pool(BACKEND_POOL).is_some(),
-                ip_pool: Some(addresses.to_vec()),
+                ip_pool: Some(addresses),
                 rules_to: IP_POOL,
             },
             (BackendPoolType::NodeIpConfiguration, Phase::Moving) => match pool(IP_POOL) {
                 Some(ips) => Pools {
                     nic_pool: true,
-                    ip_pool: Some(written_addresses(ips)),
+                    ip_pool: Some(ips.addresses()),
                     rules_to: IP_POOL,
                 },
                 None => Pools {
@@ -191,152 +202,110 @@ impl Pools {
         }
     }
 
-    fn json(&self) -> Json {
-        let mut pools = Vec::new();
-        if self.nic_pool {
-            pools.push(json!({ "name": BACKEND_POOL }));
-        }
-        if let Some(addresses) = &self.ip_pool {
-            pools.push(json!({
-                "name": IP_POOL,
-                "properties": { "loadBalancerBackendAddresses": addresses },
-            }));
-        }
-        Json::Array(pools)
+    fn written(&self) -> Vec<PoolWrite<'a>> {
+        let nic_pool = self.nic_pool.then_some(PoolWrite {
+            name: BACKEND_POOL,
+            properties: None,
+        });
+        let ip_pool = self.ip_pool.map(|addresses| PoolWrite {
+            name: IP_POOL,
+            properties: Some(AddressesWrite { addresses }),
+        });
+        nic_pool.into_iter().chain(ip_pool).collect()
     }
-}
 
-/// A pool's addresses as a write gives them (name, IP and virtual network), without what Azure adds.
-fn written_addresses(pool: &Json) -> Vec<Json> {
-    pool["properties"]["loadBalancerBackendAddresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            json!({
-                "name": a["name"],
-                "properties": {
-                    "ipAddress": a["properties"]["ipAddress"],
-                    "virtualNetwork": { "id": a["properties"]["virtualNetwork"]["id"] },
-                },
-            })
-        })
-        .collect()
-}
-
-/// Whether a load balancer's `backendAddressPools` already are `want`: the same pools, holding the same addresses.
-fn same_pools(have: &Json, want: &Json) -> bool {
-    type Shape = BTreeMap<String, BTreeSet<(String, String, String)>>;
-    let shape = |pools: &Json| -> Shape {
-        pools
-            .as_array()
+    /// Whether load balancer pools `have` already are these: the same pools, holding the same addresses.
+    fn same_as(&self, have: &[BackendPool]) -> bool {
+        type Shape = BTreeMap<String, BTreeSet<(String, String, String)>>;
+        let shape = |pools: &mut dyn Iterator<Item = (&str, &[BackendAddress])>| -> Shape {
+            pools
+                .map(|(name, addresses)| {
+                    (
+                        name.to_string(),
+                        addresses.iter().map(BackendAddress::key).collect(),
+                    )
+                })
+                .collect()
+        };
+        let want = self
+            .nic_pool
+            .then_some((BACKEND_POOL, &[][..]))
             .into_iter()
-            .flatten()
-            .map(|p| {
-                let addresses = p["properties"]["loadBalancerBackendAddresses"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| {
-                        let text = |v: &Json| v.as_str().unwrap_or_default().to_ascii_lowercase();
-                        (
-                            text(&a["name"]),
-                            text(&a["properties"]["ipAddress"]),
-                            text(&a["properties"]["virtualNetwork"]["id"]),
-                        )
-                    })
-                    .collect();
-                (
-                    p["name"].as_str().unwrap_or_default().to_string(),
-                    addresses,
-                )
-            })
-            .collect()
-    };
-    shape(have) == shape(want)
+            .chain(self.ip_pool.map(|a| (IP_POOL, a)));
+        shape(&mut have.iter().map(|p| (p.name.as_str(), p.addresses())))
+            == shape(&mut want.into_iter())
+    }
 }
 
 /// Creates the load balancer (and its public IP) or brings its frontend, rules, probes, backend pools and tags up
 /// to date, in one write. An existing load balancer whose frontend is still the group's keeps it as it is, so its
-/// IP never changes.
+/// IP never changes; what else it has (outbound rules, NAT rules...) is written back as read.
 async fn ensure_lb(
     arm: &ArmClient,
     ctx: &Ctx,
     settings: &Spec,
     index: u64,
-    addresses: &[Json],
+    addresses: &[BackendAddress],
     phase: Phase,
 ) -> Result<(), ArmError> {
     let lb_id = settings.lb_id(index);
     let path = lb_id.to_string();
     let existing = arm
-        .get_optional::<Json>(ctx, &path, NETWORK_API_VERSION)
+        .get_optional::<LoadBalancer>(ctx, &path, NETWORK_API_VERSION)
         .await?;
-    let pools = Pools::for_phase(
-        settings,
-        existing.as_ref().map(|lb| &lb.body),
-        addresses,
-        phase,
-    );
+    let lb = existing.as_ref().map(|lb| &lb.body);
+    let pools = Pools::for_phase(settings, lb, addresses, phase);
     let (probes, rules) = rules_json(settings, &lb_id, pools.rules_to);
-    let frontend = match &existing {
-        Some(lb) if frontend_is_ours(settings, index, &lb.body) => None,
+    let frontend = match lb {
+        Some(lb) if frontend_is_ours(settings, index, lb) => None,
         _ => Some(ensure_frontend(arm, ctx, settings, index).await?),
     };
-    let Some(existing) = existing else {
-        let body = json!({
-            "location": settings.location,
-            "sku": { "name": settings.sku.as_str() },
-            "tags": tags_json(settings),
-            "properties": {
-                "frontendIPConfigurations": [{ "name": FRONTEND, "properties": frontend }],
-                "backendAddressPools": pools.json(),
-                "probes": probes,
-                "loadBalancingRules": rules,
-            },
-        });
-        arm.put_and_wait::<_, Json>(
-            ctx,
-            &path,
-            NETWORK_API_VERSION,
-            &body,
-            &Conditions::default(),
-        )
-        .await?;
-        return Ok(());
+    let (mut top, mut props, conditions) = match &existing {
+        Some(existing) => {
+            let lb = &existing.body;
+            let unchanged = frontend.is_none()
+                && lb.property("probes").as_array().map_or(0, Vec::len) == settings.probes.len()
+                && lb
+                    .property("loadBalancingRules")
+                    .as_array()
+                    .map_or(0, Vec::len)
+                    == settings.rules.len()
+                && same_rules(lb, &probes, &rules)
+                && pools.same_as(&lb.pools)
+                && *lb.get("tags") == tags_json(settings);
+            if unchanged {
+                return Ok(());
+            }
+            (
+                lb.top.clone(),
+                lb.properties.clone(),
+                Conditions::matching(existing.etag.clone()),
+            )
+        }
+        None => {
+            let mut top = serde_json::Map::new();
+            top.insert("location".into(), json!(settings.location));
+            top.insert("sku".into(), json!({ "name": settings.sku.as_str() }));
+            (top, serde_json::Map::new(), Conditions::default())
+        }
     };
-    let mut body = existing.body;
-    let unchanged = frontend.is_none()
-        && body["properties"]["probes"].as_array().map_or(0, Vec::len) == settings.probes.len()
-        && body["properties"]["loadBalancingRules"]
-            .as_array()
-            .map_or(0, Vec::len)
-            == settings.rules.len()
-        && same_rules(&body, &probes, &rules)
-        && same_pools(&body["properties"]["backendAddressPools"], &pools.json())
-        && body["tags"] == tags_json(settings);
-    if unchanged {
-        return Ok(());
-    }
-    let Some(props) = body.get_mut("properties").and_then(Json::as_object_mut) else {
-        return Err(ArmError::Config(format!(
-            "load balancer {lb_id} has no properties"
-        )));
-    };
+    top.insert("tags".into(), tags_json(settings));
     props.insert("probes".into(), probes);
     props.insert("loadBalancingRules".into(), rules);
-    props.insert("backendAddressPools".into(), pools.json());
     if let Some(frontend) = frontend {
         props.insert(
             "frontendIPConfigurations".into(),
             json!([{ "name": FRONTEND, "properties": frontend }]),
         );
     }
-    if let Some(top) = body.as_object_mut() {
-        top.insert("tags".into(), tags_json(settings));
-    }
-    let conditions = Conditions::matching(existing.etag);
-    arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
+    let body = Write {
+        top: &top,
+        properties: WriteProperties {
+            rest: &props,
+            pools: pools.written(),
+        },
+    };
+    arm.put_and_wait::<_, IgnoredAny>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
         .await?;
     Ok(())
 }
@@ -364,7 +333,7 @@ async fn ensure_frontend(
         "tags": tags_json(settings),
         "properties": { "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4" },
     });
-    arm.put_and_wait::<_, Json>(
+    arm.put_and_wait::<_, IgnoredAny>(
         ctx,
         &pip.to_string(),
         NETWORK_API_VERSION,
@@ -377,8 +346,9 @@ async fn ensure_frontend(
 
 /// Whether load balancer `index`'s frontend is still the one the group gave it: its own public IP, or a dynamic
 /// private IP in `frontend_subnet_id`. Anything else is drift that apply repairs.
-pub fn frontend_is_ours(settings: &Spec, index: u64, lb: &Json) -> bool {
-    let configs = lb["properties"]["frontendIPConfigurations"]
+pub fn frontend_is_ours(settings: &Spec, index: u64, lb: &LoadBalancer) -> bool {
+    let configs = lb
+        .property("frontendIPConfigurations")
         .as_array()
         .map_or(&[][..], Vec::as_slice);
     let [config] = configs else {
@@ -407,7 +377,7 @@ pub fn frontend_is_ours(settings: &Spec, index: u64, lb: &Json) -> bool {
 }
 
 /// Whether the load balancer's probes and rules already say what we would write (ignoring what ARM adds).
-fn same_rules(body: &Json, probes: &Json, rules: &Json) -> bool {
+fn same_rules(lb: &LoadBalancer, probes: &Json, rules: &Json) -> bool {
     let covers = |have: &Json, want: &Json| -> bool {
         let (Some(have), Some(want)) = (have.as_array(), want.as_array()) else {
             return false;
@@ -431,8 +401,7 @@ fn same_rules(body: &Json, probes: &Json, rules: &Json) -> bool {
             })
         })
     };
-    covers(&body["properties"]["probes"], probes)
-        && covers(&body["properties"]["loadBalancingRules"], rules)
+    covers(lb.property("probes"), probes) && covers(lb.property("loadBalancingRules"), rules)
 }
 
 async fn put_dns(
@@ -445,7 +414,7 @@ async fn put_dns(
     let id = dns.record_id(settings.group.subscription_id());
     let records: Vec<Json> = ips.iter().map(|ip| json!({ "ipv4Address": ip })).collect();
     let body = json!({ "properties": { "TTL": dns.ttl, "ARecords": records, "metadata": { GROUP_TAG: settings.name } } });
-    arm.put_and_wait::<_, Json>(
+    arm.put_and_wait::<_, IgnoredAny>(
         ctx,
         &id.to_string(),
         DNS_API_VERSION,
@@ -466,10 +435,12 @@ async fn delete_lb(
 ) -> Result<(), ArmError> {
     let lb_id = settings.lb_id(index);
     if let Some(lb) = arm
-        .get_optional::<Json>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
+        .get_optional::<LoadBalancer>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
         .await?
     {
-        let leaving = nic_members(&lb.body)
+        let leaving = lb
+            .body
+            .nic_members()
             .into_iter()
             .map(|nic| (nic, None))
             .collect();
@@ -533,7 +504,7 @@ pub async fn create_or_update(
     prior: &Value,
     planned: &[PlannedLb],
     fronted: &[(u64, BTreeMap<String, ResourceId>)],
-    addresses: &BTreeMap<u64, Vec<Json>>,
+    addresses: &BTreeMap<u64, Vec<BackendAddress>>,
 ) -> Result<(), ArmError> {
     let none = Vec::new();
     for lb in planned {
@@ -563,10 +534,10 @@ pub async fn create_or_update(
         let lb_id = settings.lb_id(lb.index);
         let pool = format!("{lb_id}/backendAddressPools/{BACKEND_POOL}").to_ascii_lowercase();
         let body = arm
-            .get::<Json>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
+            .get::<LoadBalancer>(ctx, &lb_id.to_string(), NETWORK_API_VERSION)
             .await?
             .body;
-        for nic in nic_members(&body) {
+        for nic in body.nic_members() {
             let key = nic.to_string().to_ascii_lowercase();
             if !desired.contains_key(&key) {
                 changes.push((nic, None));
@@ -636,7 +607,7 @@ pub async fn delete(
     // and its load balancer leaves an IP the state never saw.
     let mut indices = state_indices(prior, settings);
     for kind in ["loadBalancers", "publicIPAddresses"] {
-        let listed: Vec<Json> = arm
+        let listed: Vec<LoadBalancer> = arm
             .list(
                 ctx,
                 &format!("{}/providers/Microsoft.Network/{kind}", settings.group),
@@ -646,9 +617,9 @@ pub async fn delete(
         indices.extend(
             listed
                 .iter()
-                .filter(|r| r["tags"][GROUP_TAG].as_str() == Some(settings.name.as_str()))
+                .filter(|r| r.get("tags")[GROUP_TAG].as_str() == Some(settings.name.as_str()))
                 .filter_map(|r| {
-                    let name = r["name"].as_str()?;
+                    let name = r.get("name").as_str()?;
                     settings.index_of(name.strip_suffix("-pip").unwrap_or(name))
                 }),
         );
@@ -667,14 +638,14 @@ pub async fn frontend_ip(
     ctx: &Ctx,
     settings: &Spec,
     index: u64,
-    lb: &Json,
+    lb: &LoadBalancer,
 ) -> Result<Option<String>, ArmError> {
     if !frontend_is_ours(settings, index, lb) {
         return Ok(None);
     }
     if settings.internal {
         return Ok(
-            lb["properties"]["frontendIPConfigurations"][0]["properties"]["privateIPAddress"]
+            lb.property("frontendIPConfigurations")[0]["properties"]["privateIPAddress"]
                 .as_str()
                 .map(str::to_string),
         );
@@ -719,7 +690,12 @@ mod tests {
     fn a_frontend_other_than_the_groups_is_drift() {
         let settings = super::super::tests::spec_with_dns(Some(60));
         let pip = settings.pip_id(0).to_string();
-        let lb = |props: Json| json!({ "properties": { "frontendIPConfigurations": [{ "name": FRONTEND, "properties": props }] } });
+        let lb = |props: Json| -> LoadBalancer {
+            serde_json::from_value(json!({ "properties": {
+                "frontendIPConfigurations": [{ "name": FRONTEND, "properties": props }],
+            }}))
+            .expect("a load balancer")
+        };
         assert!(frontend_is_ours(
             &settings,
             0,
@@ -735,6 +711,49 @@ mod tests {
             0,
             &lb(json!({ "subnet": { "id": "x" }, "privateIPAllocationMethod": "Dynamic" }))
         ));
-        assert!(!frontend_is_ours(&settings, 0, &json!({})));
+        assert!(!frontend_is_ours(&settings, 0, &LoadBalancer::default()));
+    }
+
+    #[test]
+    fn pools_compare_by_name_ip_and_network_in_any_case_and_write_only_what_a_write_gives() {
+        let mut settings = super::super::tests::spec_with_dns(None);
+        settings.pool_type = BackendPoolType::NodeIp;
+        let vnet =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v";
+        let addresses = [BackendAddress::new("nic-a", "10.0.0.4", vnet)];
+        let read: LoadBalancer = serde_json::from_value(json!({ "properties": { "backendAddressPools": [
+            { "name": BACKEND_POOL },
+            { "name": IP_POOL, "properties": { "loadBalancerBackendAddresses": [{ "name": "NIC-A", "properties": {
+                "ipAddress": "10.0.0.4",
+                "virtualNetwork": { "id": vnet.to_ascii_uppercase() },
+                "networkInterfaceIPConfiguration": { "id": "/x/ipConfigurations/primary" },
+            }}]}},
+        ]}}))
+        .expect("a load balancer");
+        // Moving to IP: the NIC pool stays beside the addresses until NICs have left it.
+        let moving = Pools::for_phase(&settings, Some(&read), &addresses, Phase::Moving);
+        assert!(moving.same_as(&read.pools));
+        let settled = Pools::for_phase(&settings, Some(&read), &addresses, Phase::Settled);
+        assert!(!settled.same_as(&read.pools));
+        assert_eq!(
+            serde_json::to_value(settled.written()).expect("encodes"),
+            json!([{ "name": IP_POOL, "properties": { "loadBalancerBackendAddresses": [
+                { "name": "nic-a", "properties": { "ipAddress": "10.0.0.4", "virtualNetwork": { "id": vnet } } },
+            ]}}])
+        );
+        // Moving back to NICs: the addresses Azure holds are written back as they are, beside the NIC pool.
+        settings.pool_type = BackendPoolType::NodeIpConfiguration;
+        let back = Pools::for_phase(&settings, Some(&read), &[], Phase::Moving);
+        assert!(back.same_as(&read.pools));
+        assert_eq!(
+            serde_json::to_value(back.written()).expect("encodes")[1]["properties"]
+                ["loadBalancerBackendAddresses"][0]["properties"]["virtualNetwork"]["id"],
+            vnet.to_ascii_uppercase()
+        );
+        let done = Pools::for_phase(&settings, Some(&read), &[], Phase::Settled);
+        assert_eq!(
+            serde_json::to_value(done.written()).expect("encodes"),
+            json!([{ "name": BACKEND_POOL }])
+        );
     }
 }

@@ -2,9 +2,10 @@
 //! load balancer's pool, which lists the IP configurations that point at it) and by IP address (the load
 //! balancer's pool lists the nodes' addresses with their virtual network, in its own body).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
+use serde::de::IgnoredAny;
 use serde_json::{json, Value as Json};
 
 use crate::arm::client::{ArmClient, Conditions};
@@ -13,7 +14,7 @@ use crate::arm::ids::ResourceId;
 use crate::arm::models::NETWORK_API_VERSION;
 use crate::arm::retry::Ctx;
 
-use super::azure::BACKEND_POOL;
+use super::balancer::BackendAddress;
 use super::spec::Spec;
 
 /// NIC writes in flight at once. The Network RP allows 1,000 writes per 5 minutes per subscription
@@ -103,7 +104,7 @@ async fn set_membership(
         return Ok(());
     }
     let conditions = Conditions::matching(current.etag);
-    arm.put_and_wait::<_, Json>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
+    arm.put_and_wait::<_, IgnoredAny>(ctx, &path, NETWORK_API_VERSION, &body, &conditions)
         .await?;
     Ok(())
 }
@@ -123,57 +124,6 @@ pub async fn apply_membership(
         .collect()
         .await;
     results.into_iter().collect()
-}
-
-/// The NICs in a load balancer's NIC pool (`nodes`), which NIC writes put them in and take them out of.
-pub fn nic_members(lb: &Json) -> Vec<ResourceId> {
-    pools(lb)
-        .filter(|p| p["name"].as_str() == Some(BACKEND_POOL))
-        .flat_map(configs_of_nics)
-        .collect()
-}
-
-/// Every NIC a load balancer fronts, in either form: members of its pools by IP configuration, and the NICs
-/// holding its backend addresses (`networkInterfaceIPConfiguration`, which Azure resolves from each address).
-pub fn members(lb: &Json) -> Vec<ResourceId> {
-    let mut seen = BTreeSet::new();
-    pools(lb)
-        .flat_map(|p| {
-            let by_address = p["properties"]["loadBalancerBackendAddresses"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| {
-                    nic_of_config(&a["properties"]["networkInterfaceIPConfiguration"]["id"])
-                });
-            configs_of_nics(p)
-                .into_iter()
-                .chain(by_address)
-                .collect::<Vec<_>>()
-        })
-        .filter(|nic| seen.insert(nic.to_string().to_ascii_lowercase()))
-        .collect()
-}
-
-fn pools(lb: &Json) -> impl Iterator<Item = &Json> {
-    lb["properties"]["backendAddressPools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-}
-
-fn configs_of_nics(pool: &Json) -> Vec<ResourceId> {
-    pool["properties"]["backendIPConfigurations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| nic_of_config(&c["id"]))
-        .collect()
-}
-
-/// The NIC of an IP configuration ID.
-fn nic_of_config(id: &Json) -> Option<ResourceId> {
-    ResourceId::parse(id.as_str()?).ok()?.parent()
 }
 
 /// The resource groups `nics` live in, each once.
@@ -221,7 +171,7 @@ pub struct ListedIpConfigurationProperties {
 }
 
 /// A reference to another resource: its ID.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct SubResource {
     pub id: Option<String>,
@@ -281,7 +231,7 @@ pub async fn ip_addresses(
     ctx: &Ctx,
     settings: &Spec,
     fronted: &[(u64, BTreeMap<String, ResourceId>)],
-) -> Result<BTreeMap<u64, Vec<Json>>, AddressError> {
+) -> Result<BTreeMap<u64, Vec<BackendAddress>>, AddressError> {
     let groups = resource_groups(fronted.iter().flat_map(|(_, nics)| nics.values()));
     // Lower-cased NIC ID -> (NIC name, private IP, virtual network ID) of its primary IP configuration.
     let mut found: BTreeMap<String, (String, String, String)> = BTreeMap::new();
@@ -338,10 +288,7 @@ pub async fn ip_addresses(
                 Some(_) => {}
                 None => vnet = Some(nic_vnet.clone()),
             }
-            addresses.push(json!({
-                "name": name,
-                "properties": { "ipAddress": ip, "virtualNetwork": { "id": nic_vnet } },
-            }));
+            addresses.push(BackendAddress::new(name, ip, nic_vnet));
         }
         out.insert(*index, addresses);
     }

@@ -15,12 +15,11 @@ use crate::lb_layout::Sku;
 use crate::tf::decode::{Fields, IntoValue, Maybe};
 use crate::tf::value::Value;
 
-use super::azure::{frontend_ip, is_own_tag, recorded_settings, IP_POOL};
-use super::membership::{list_nics, members, resource_groups};
+use super::azure::{frontend_ip, is_own_tag, recorded_settings};
+use super::balancer::LoadBalancer;
+use super::membership::{list_nics, resource_groups, SubResource};
 use super::plan::{outputs, recorded_lbs, PlannedLb};
-use super::spec::{
-    explicit_backend_sets, index_in, membership_of, BackendPoolType, Spec, GROUP_TAG,
-};
+use super::spec::{explicit_backend_sets, index_in, membership_of, Spec, GROUP_TAG};
 
 /// What `observe` makes of what it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +51,7 @@ pub async fn observe(
     let mut found: Vec<(PlannedLb, Option<String>, Vec<ResourceId>)> = Vec::new();
     for lb in lbs {
         let body = arm
-            .get_optional::<Json>(
+            .get_optional::<LoadBalancer>(
                 ctx,
                 &settings.lb_id(lb.index).to_string(),
                 NETWORK_API_VERSION,
@@ -61,7 +60,7 @@ pub async fn observe(
         match body {
             Some(body) => {
                 let ip = frontend_ip(arm, ctx, settings, lb.index, &body.body).await?;
-                let nics = members(&body.body);
+                let nics = body.body.members();
                 let nodes = nics.len() as u64;
                 found.push((PlannedLb { nodes, ..lb }, ip, nics));
             }
@@ -137,6 +136,20 @@ async fn drifted_membership(
     Ok(Some(explicit_backend_sets(by_set)))
 }
 
+/// What the group reads of an availability set in a list: its ID and its VMs.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ListedSet {
+    id: Option<String>,
+    properties: ListedSetProperties,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ListedSetProperties {
+    virtual_machines: Option<Vec<SubResource>>,
+}
+
 /// The availability set of each NIC's VM (lower-cased NIC ID -> set ID), from the NIC and availability set lists of
 /// the NICs' resource groups: O(pages) reads instead of one per node. A NIC of no VM in a set is left out.
 async fn sets_of_nics(
@@ -155,7 +168,7 @@ async fn sets_of_nics(
                 vm_of_nic.insert(id.to_ascii_lowercase(), vm.to_ascii_lowercase());
             }
         }
-        let sets: Vec<Json> = arm
+        let sets: Vec<ListedSet> = arm
             .list(
                 ctx,
                 &format!("{g}/providers/Microsoft.Compute/availabilitySets"),
@@ -163,16 +176,12 @@ async fn sets_of_nics(
             )
             .await?;
         for set in sets {
-            let Some(set_id) = set["id"].as_str() else {
+            let Some(set_id) = set.id else {
                 continue;
             };
-            for vm in set["properties"]["virtualMachines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(vm) = vm["id"].as_str() {
-                    set_of_vm.insert(vm.to_ascii_lowercase(), set_id.to_string());
+            for vm in set.properties.virtual_machines.into_iter().flatten() {
+                if let Some(vm) = vm.id {
+                    set_of_vm.insert(vm.to_ascii_lowercase(), set_id.clone());
                 }
             }
         }
@@ -191,36 +200,36 @@ pub async fn rebuild(
     let name = group.name().to_string();
     let rg = group.resource_group_name().unwrap_or_default().to_string();
     let rg_id = ResourceId::resource_group(group.subscription_id(), &rg);
-    let all: Vec<Json> = arm
+    let all: Vec<LoadBalancer> = arm
         .list(
             ctx,
             &format!("{rg_id}/providers/Microsoft.Network/loadBalancers"),
             NETWORK_API_VERSION,
         )
         .await?;
-    let mut lbs: Vec<(u64, Json)> = all
+    let mut lbs: Vec<(u64, LoadBalancer)> = all
         .into_iter()
-        .filter(|lb| lb["tags"][GROUP_TAG].as_str() == Some(name.as_str()))
-        .filter_map(|lb| Some((index_in(&name, lb["name"].as_str()?)?, lb)))
+        .filter(|lb| lb.get("tags")[GROUP_TAG].as_str() == Some(name.as_str()))
+        .filter_map(|lb| Some((index_in(&name, lb.get("name").as_str()?)?, lb)))
         .collect();
     lbs.sort_by_key(|(i, _)| *i);
     let Some((_, first)) = lbs.first() else {
         return Ok(None);
     };
-    let sku = first["sku"]["name"]
+    let sku = first.get("sku")["name"]
         .as_str()
         .and_then(Sku::parse)
         .unwrap_or(Sku::Standard);
-    let frontend = &first["properties"]["frontendIPConfigurations"][0]["properties"];
+    let frontend = &first.property("frontendIPConfigurations")[0]["properties"];
     let subnet = frontend["subnet"]["id"].as_str().map(str::to_string);
-    let (cap, dns) = recorded_settings(&first["tags"]);
-    let all: Vec<ResourceId> = lbs.iter().flat_map(|(_, lb)| members(lb)).collect();
+    let (cap, dns) = recorded_settings(first.get("tags"));
+    let all: Vec<ResourceId> = lbs.iter().flat_map(|(_, lb)| lb.members()).collect();
     let set_of_nic = sets_of_nics(arm, ctx, &all).await?;
     let mut backend: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lb_values = Vec::new();
     for (index, lb) in &lbs {
         let mut set_ids = BTreeSet::new();
-        for nic in members(lb) {
+        for nic in lb.members() {
             if let Some(set) = set_of_nic.get(&nic.to_string().to_ascii_lowercase()) {
                 set_ids.insert(set.clone());
                 backend
@@ -238,8 +247,8 @@ pub async fn rebuild(
         ]));
     }
     let (probes, rules) = (
-        &first["properties"]["probes"],
-        &first["properties"]["loadBalancingRules"],
+        first.property("probes"),
+        first.property("loadBalancingRules"),
     );
     // Optional attributes left at Azure's default read back as null, as a configuration leaving them out has them.
     let text = |v: &Json| v.as_str().map_or(Value::Null, Value::string);
@@ -292,7 +301,8 @@ pub async fn rebuild(
             ])
         })
         .collect();
-    let tags: BTreeMap<String, Value> = first["tags"]
+    let tags: BTreeMap<String, Value> = first
+        .get("tags")
         .as_object()
         .into_iter()
         .flatten()
@@ -311,12 +321,13 @@ pub async fn rebuild(
         ("resource_group_name", Value::string(rg)),
         (
             "location",
-            first["location"]
+            first
+                .get("location")
                 .as_str()
                 .map_or(Value::Null, Value::string),
         ),
         ("sku", Value::string(sku.as_str())),
-        ("backend_pool_type", pool_type_of(first).into_value()),
+        ("backend_pool_type", first.pool_type().into_value()),
         ("internal", Value::Bool(subnet.is_some())),
         (
             "frontend_subnet_id",
@@ -349,19 +360,4 @@ pub async fn rebuild(
     observe(arm, ctx, &settings, &state, &lbs, Observing::Refresh)
         .await
         .map(Some)
-}
-
-/// The form a load balancer holds its members in: by IP once it has the pool of addresses (during a move both
-/// pools exist, and the addresses are the form being moved to or still serving).
-fn pool_type_of(lb: &Json) -> BackendPoolType {
-    let has_ip_pool = lb["properties"]["backendAddressPools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|p| p["name"].as_str() == Some(IP_POOL));
-    if has_ip_pool {
-        BackendPoolType::NodeIp
-    } else {
-        BackendPoolType::NodeIpConfiguration
-    }
 }
