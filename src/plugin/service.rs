@@ -302,16 +302,18 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         request: Request<pb::read_resource::Request>,
     ) -> Result<Response<pb::read_resource::Response>, Status> {
-        let req = request.into_inner();
+        let mut req = request.into_inner();
         let schema = match self.resource_schema(&req.type_name) {
             Ok(s) => s,
             Err(d) => return Ok(Response::new(read_failure(d))),
         };
         let ty = schema.value_type();
-        let current = match convert::decode(req.current_state.as_ref(), &ty, "the current state") {
+        let encoded = req.current_state.take();
+        let current = match convert::decode(encoded.as_ref(), &ty, "the current state") {
             Ok(v) => v,
             Err(d) => return Ok(Response::new(read_failure(d))),
         };
+        drop(encoded);
         let out = self
             .provider
             .read_resource(ReadRequest {
@@ -334,7 +336,8 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         request: Request<pb::plan_resource_change::Request>,
     ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
-        let req = request.into_inner();
+        // The encoded values are taken out as they are decoded, so that they are not held through the call.
+        let mut req = request.into_inner();
         let failure = |d: Diagnostic| pb::plan_resource_change::Response {
             diagnostics: diags_of(d),
             ..Default::default()
@@ -346,13 +349,13 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let ty = schema.value_type();
         let decoded = (|| {
             Ok::<_, Diagnostic>((
-                convert::decode(req.prior_state.as_ref(), &ty, "the prior state")?,
+                convert::decode(req.prior_state.take().as_ref(), &ty, "the prior state")?,
                 convert::decode(
-                    req.proposed_new_state.as_ref(),
+                    req.proposed_new_state.take().as_ref(),
                     &ty,
                     "the proposed new state",
                 )?,
-                convert::decode(req.config.as_ref(), &ty, "the configuration")?,
+                convert::decode(req.config.take().as_ref(), &ty, "the configuration")?,
             ))
         })();
         let (prior_state, proposed_new_state, config) = match decoded {
@@ -391,7 +394,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         request: Request<pb::apply_resource_change::Request>,
     ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
-        let req = request.into_inner();
+        let mut req = request.into_inner();
         // Whatever happens here, Terraform must not lose the object it had: echo the prior state back.
         let prior = req.prior_state.clone();
         let failure = |d: Diagnostic| pb::apply_resource_change::Response {
@@ -406,9 +409,9 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let ty = schema.value_type();
         let decoded = (|| {
             Ok::<_, Diagnostic>((
-                convert::decode(req.prior_state.as_ref(), &ty, "the prior state")?,
-                convert::decode(req.planned_state.as_ref(), &ty, "the planned state")?,
-                convert::decode(req.config.as_ref(), &ty, "the configuration")?,
+                convert::decode(req.prior_state.take().as_ref(), &ty, "the prior state")?,
+                convert::decode(req.planned_state.take().as_ref(), &ty, "the planned state")?,
+                convert::decode(req.config.take().as_ref(), &ty, "the configuration")?,
             ))
         })();
         let (prior_state, planned_state, config) = match decoded {
