@@ -181,14 +181,20 @@ fn print_run(run: &Run, settings: &Settings) {
         } else {
             String::new()
         };
+        // A phase that writes nothing (refresh) has no least time to compare with.
+        let time_ratio = if p.least > 0.0 {
+            format!("{:.3}", p.time_ratio())
+        } else {
+            "-".to_string()
+        };
         println!(
-            "  {:<13} {:>15} {:>9} {:>11.0} s / {:>7.0} s = {:>9.3} {:>9.1} s {:>7} {:>5} {:>6.1} MiB",
+            "  {:<13} {:>15} {:>9} {:>11.0} s / {:>7.0} s = {:>9} {:>9.1} s {:>7} {:>5} {:>6.1} MiB",
             p.name,
             writes,
             write_ratio,
             p.simulated,
             p.least,
-            p.time_ratio(),
+            time_ratio,
             p.real.as_secs_f64(),
             p.reads,
             p.write_attempts - p.writes,
