@@ -308,12 +308,11 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             Err(d) => return Ok(Response::new(read_failure(d))),
         };
         let ty = schema.value_type();
-        let encoded = req.current_state.take();
-        let current = match convert::decode(encoded.as_ref(), &ty, "the current state") {
-            Ok(v) => v,
-            Err(d) => return Ok(Response::new(read_failure(d))),
-        };
-        drop(encoded);
+        let current =
+            match convert::decode(req.current_state.take().as_ref(), &ty, "the current state") {
+                Ok(v) => v,
+                Err(d) => return Ok(Response::new(read_failure(d))),
+            };
         let out = self
             .provider
             .read_resource(ReadRequest {

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::arm::ids::ResourceId;
+use crate::arm::models::network::SubResource;
 
 use super::azure::{BACKEND_POOL, IP_POOL};
-use super::membership::SubResource;
 use super::spec::BackendPoolType;
 
 /// A load balancer as ARM returns it.

@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use crate::arm::client::{ArmClient, Conditions};
 use crate::arm::error::ArmError;
 use crate::arm::ids::ResourceId;
+use crate::arm::models::network::SubResource;
 use crate::arm::models::NETWORK_API_VERSION;
 use crate::arm::retry::Ctx;
 
@@ -168,13 +169,6 @@ pub struct ListedIpConfigurationProperties {
     #[serde(rename = "privateIPAddress")]
     pub private_ip_address: Option<String>,
     pub subnet: Option<SubResource>,
-}
-
-/// A reference to another resource: its ID.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct SubResource {
-    pub id: Option<String>,
 }
 
 impl ListedNic {

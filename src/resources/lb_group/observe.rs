@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use crate::arm::client::ArmClient;
 use crate::arm::error::ArmError;
 use crate::arm::ids::ResourceId;
+use crate::arm::models::network::SubResource;
 use crate::arm::models::{COMPUTE_API_VERSION, NETWORK_API_VERSION};
 use crate::arm::retry::Ctx;
 use crate::lb_layout::Sku;
@@ -17,7 +18,7 @@ use crate::tf::value::Value;
 
 use super::azure::{frontend_ip, is_own_tag, recorded_settings};
 use super::balancer::LoadBalancer;
-use super::membership::{list_nics, resource_groups, SubResource};
+use super::membership::{list_nics, resource_groups};
 use super::plan::{outputs, recorded_lbs, PlannedLb};
 use super::spec::{explicit_backend_sets, index_in, membership_of, Spec, GROUP_TAG};
 
