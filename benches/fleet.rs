@@ -182,11 +182,7 @@ fn print_run(run: &Run, settings: &Settings) {
             String::new()
         };
         // A phase that writes nothing (refresh) has no least time to compare with.
-        let time_ratio = if p.least > 0.0 {
-            format!("{:.3}", p.time_ratio())
-        } else {
-            "-".to_string()
-        };
+        let time_ratio = p.time_ratio_text();
         println!(
             "  {:<13} {:>15} {:>9} {:>11.0} s / {:>7.0} s = {:>9} {:>9.1} s {:>7} {:>5} {:>6.1} MiB",
             p.name,
@@ -265,10 +261,10 @@ fn two_workspaces(nodes: u64, scale: f64) {
         both.failed
     );
     println!(
-        "  combined simulated wall {:.0} s / shared least {:.0} s = {:.3} (target <= 1.2) ; real wall {:.1} s ; peak RSS {:.1} MiB",
+        "  combined simulated wall {:.0} s / shared least {:.0} s = {} (target <= 1.2) ; real wall {:.1} s ; peak RSS {:.1} MiB",
         both.simulated,
         both.least,
-        both.time_ratio(),
+        both.time_ratio_text(),
         both.real.as_secs_f64(),
         both.rss_mib
     );

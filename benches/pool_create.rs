@@ -49,10 +49,10 @@ fn main() {
     let minimum_writes = 2 * nodes + sets;
     println!("pool_create: {nodes} nodes in {sets} sets, time scale {scale}");
     println!(
-        "  simulated wall {:.0} s / least time {:.0} s = {:.2} (real wall {:.2} s)",
+        "  simulated wall {:.0} s / least time {:.0} s = {} (real wall {:.2} s)",
         create.simulated,
         create.least,
-        create.time_ratio(),
+        create.time_ratio_text(),
         create.real.as_secs_f64()
     );
     println!(

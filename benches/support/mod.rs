@@ -288,12 +288,14 @@ impl Phase {
         })
     }
 
-    /// Simulated wall over least time.
-    pub fn time_ratio(&self) -> f64 {
-        if self.least > 0.0 {
-            self.simulated / self.least
-        } else {
-            f64::NAN
-        }
+    /// Simulated wall over least time; none for a phase that needed no time (it wrote nothing).
+    pub fn time_ratio(&self) -> Option<f64> {
+        (self.least > 0.0).then(|| self.simulated / self.least)
+    }
+
+    /// [`Self::time_ratio`] to three places, or '-' when there is none.
+    pub fn time_ratio_text(&self) -> String {
+        self.time_ratio()
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.3}"))
     }
 }

@@ -224,13 +224,14 @@ pub async fn rebuild(
     let frontend = &first.property("frontendIPConfigurations")[0]["properties"];
     let subnet = frontend["subnet"]["id"].as_str().map(str::to_string);
     let (cap, dns) = recorded_settings(first.get("tags"));
-    let all: Vec<ResourceId> = lbs.iter().flat_map(|(_, lb)| lb.members()).collect();
+    let members: Vec<Vec<ResourceId>> = lbs.iter().map(|(_, lb)| lb.members()).collect();
+    let all: Vec<ResourceId> = members.iter().flatten().cloned().collect();
     let set_of_nic = sets_of_nics(arm, ctx, &all).await?;
     let mut backend: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lb_values = Vec::new();
-    for (index, lb) in &lbs {
+    for ((index, _), nics) in lbs.iter().zip(members) {
         let mut set_ids = BTreeSet::new();
-        for nic in lb.members() {
+        for nic in nics {
             if let Some(set) = set_of_nic.get(&nic.to_string().to_ascii_lowercase()) {
                 set_ids.insert(set.clone());
                 backend
